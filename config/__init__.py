@@ -1,0 +1,1 @@
+"""How settings, credentials, logging and database connections come to be."""

@@ -1,0 +1,1 @@
+"""The rules of a request: parsing, validation, and the answers the contract gives."""

@@ -1,0 +1,80 @@
+"""The one place where exceptions become HTTP answers, as the contract words them."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from config.errors import DatabaseUnavailable
+from config.log import request_id_var
+from controllers.errors import (
+    BodyTooLarge,
+    InvalidBody,
+    RequestRejected,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from controllers.responses import JsonResponse
+from models.errors import DuplicateEmail
+
+logger = logging.getLogger("schoolapp.errors")
+
+RETRY_AFTER_SECONDS = "5"
+UNAVAILABLE = "Service temporarily unavailable, please try again"
+
+_REJECTION_STATUS: dict[type[RequestRejected], int] = {
+    ValidationFailed: 400,
+    InvalidBody: 400,
+    UnsupportedMediaType: 415,
+    BodyTooLarge: 413,
+}
+_HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed"}
+
+
+def rejected(request: Request, exc: Exception) -> Response:
+    """A request that broke a rule: 400, 413 or 415 with the rule's message."""
+    assert isinstance(exc, RequestRejected)
+    body: dict[str, object] = {"error": exc.message}
+    if isinstance(exc, ValidationFailed):
+        body["details"] = [{"field": d.field, "message": d.message} for d in exc.details]
+    return JsonResponse(body, status_code=_REJECTION_STATUS[type(exc)])
+
+
+def duplicate_email(request: Request, exc: Exception) -> Response:
+    """409: the address is registered already."""
+    return JsonResponse({"error": "Email already exists"}, status_code=409)
+
+
+def database_unavailable(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After: the database is down or too slow; the client may retry."""
+    logger.warning("database unavailable: %s", exc)
+    return JsonResponse(
+        {"error": UNAVAILABLE}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS}
+    )
+
+
+def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 (with its Allow header), as JSON."""
+    assert isinstance(exc, HTTPException)
+    message = _HTTP_MESSAGES.get(exc.status_code, exc.detail)
+    return JsonResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+
+
+def unexpected_error(exc: BaseException) -> Response:
+    """500 for anything unforeseen: the details go to the log only, with the request id."""
+    request_id = request_id_var.get()
+    logger.error("unhandled error", exc_info=exc)
+    return JsonResponse(
+        {"error": "Internal server error", "request_id": request_id}, status_code=500
+    )
+
+
+EXCEPTION_HANDLERS = {
+    RequestRejected: rejected,
+    DuplicateEmail: duplicate_email,
+    DatabaseUnavailable: database_unavailable,
+    HTTPException: http_error,
+}

@@ -1,0 +1,50 @@
+"""Ways a request itself can be wrong; turned into answers by controllers.error_responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One failing field of a registration and why it failed."""
+
+    field: str
+    message: str
+
+
+class RequestRejected(Exception):
+    """The request breaks a rule of the contract; the message is the client's to read."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationFailed(RequestRejected):
+    """The registration's fields fail the contract's checks."""
+
+    def __init__(self, message: str, details: list[FieldError]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class InvalidBody(RequestRejected):
+    """The body is not JSON, or is JSON but not an object."""
+
+    def __init__(self) -> None:
+        super().__init__("Request body must be a JSON object")
+
+
+class UnsupportedMediaType(RequestRejected):
+    """The Content-Type is not application/json."""
+
+    def __init__(self) -> None:
+        super().__init__("Content-Type must be application/json")
+
+
+class BodyTooLarge(RequestRejected):
+    """The body is larger than the service accepts."""
+
+    def __init__(self) -> None:
+        super().__init__("Request body too large")

@@ -1,0 +1,1 @@
+"""Plain ASGI middleware: each wraps the app for one concern of every request."""

@@ -1,0 +1,53 @@
+"""One log line a request, and the 500 answer for anything nobody foresaw."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from controllers.error_responses import unexpected_error
+
+logger = logging.getLogger("schoolapp.access")
+
+
+class AccessLogMiddleware:
+    """Logs method, path, status and duration; answers 500 for unhandled errors."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request and log how it went."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        except Exception as exc:
+            if status:
+                raise  # the answer has begun: nothing to do but let the server close it
+            await unexpected_error(exc)(scope, receive, send_and_note)
+        finally:
+            logger.info(
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )

@@ -1,0 +1,74 @@
+"""POST /api/register: check the request, store the applicant, answer 201."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from config.database import Database
+from config.redact import mask_email
+from controllers.errors import InvalidBody, UnsupportedMediaType
+from controllers.registration_form import parse_registration
+from controllers.responses import JsonResponse
+from models.users import User, insert_user
+
+logger = logging.getLogger("schoolapp.registration")
+
+
+class RegistrationController:
+    """Registers applicants into the database, one per request."""
+
+    def __init__(self, db: Database, programs: Sequence[str]) -> None:
+        self._db = db
+        self._programs = tuple(programs)
+
+    async def register(self, request: Request) -> Response:
+        """Validate the JSON body and store it; 201 with the stored values."""
+        if not _is_json(request.headers.get("content-type", "")):
+            raise UnsupportedMediaType
+        form = parse_registration(_json_object(await request.body()), self._programs)
+        user = User(
+            id=str(uuid.uuid4()),
+            name=form.name,
+            email=form.email,
+            phone=form.phone,
+            program=form.program,
+            # The column keeps whole seconds; truncate so the answer equals the row.
+            created_at=datetime.now(UTC).replace(microsecond=0, tzinfo=None),
+        )
+        await insert_user(self._db, user)
+        logger.info(
+            "applicant registered", extra={"user_id": user.id, "email": mask_email(user.email)}
+        )
+        return JsonResponse(
+            {
+                "id": user.id,
+                "name": user.name,
+                "email": user.email,
+                "phone": user.phone,
+                "program": user.program,
+                "created_at": user.created_at.isoformat() + "Z",
+            },
+            status_code=201,
+        )
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.partition(";")[0].strip().lower() == "application/json"
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidBody from None
+    if not isinstance(data, dict):
+        raise InvalidBody
+    return data

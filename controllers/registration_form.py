@@ -1,0 +1,138 @@
+"""The registration form's rules, in the contract's order, with its exact messages."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from controllers.errors import FieldError, ValidationFailed
+
+NAME_MAX = 100
+EMAIL_MAX = 100
+FIELDS = ("name", "email", "phone", "program")
+
+REQUIRED = "All fields are required"
+NAME_CHARACTERS = "Name must contain only letters, spaces, hyphens, or apostrophes"
+NAME_TOO_LONG = f"Name must be at most {NAME_MAX} characters"
+INVALID_EMAIL = "Invalid email format"
+INVALID_PHONE = "Phone number must be 10 digits"
+
+_NAME_PUNCTUATION = frozenset(" -'\u2019")
+_PHONE_SEPARATORS = str.maketrans("", "", " -.()")
+_TEN_DIGITS = re.compile(r"[0-9]{10}", re.ASCII)
+
+
+def invalid_program_message(programs: Collection[str]) -> str:
+    """The contract's message for a program outside the configured list."""
+    return f"Invalid program. Must be one of: {', '.join(programs)}"
+
+
+def _fail(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def _present(value: Any) -> Any:
+    # "Missing" covers null and text that is empty once trimmed; other types
+    # are present and fail the field's own check.
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise _fail("required", REQUIRED)
+    return value
+
+
+def _is_name_character(character: str) -> bool:
+    return character in _NAME_PUNCTUATION or unicodedata.category(character)[0] in "LM"
+
+
+class RegistrationForm(BaseModel):
+    """An applicant as submitted, cleaned: trimmed name, normalised email, digits-only phone."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str = Field(
+        max_length=NAME_MAX,
+        description="Letters of any script, spaces, hyphens and apostrophes; "
+        "trimmed, inner white space collapsed.",
+        examples=["José O'Brien"],
+    )
+    email: str = Field(max_length=EMAIL_MAX, examples=["jose@example.com"])
+    phone: str = Field(
+        description="10 digits; spaces, '-', '.', '(' and ')' are ignored.",
+        examples=["(555) 123-4567"],
+    )
+    program: str = Field(description="One of the configured program values.")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> str:
+        value = _present(value)
+        if not isinstance(value, str):
+            raise _fail("name", NAME_CHARACTERS)
+        name = unicodedata.normalize("NFC", " ".join(value.split()))
+        if not all(map(_is_name_character, name)) or not any(c.isalpha() for c in name):
+            raise _fail("name", NAME_CHARACTERS)
+        if len(name) > NAME_MAX:
+            raise _fail("name", NAME_TOO_LONG)
+        return name
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _email(cls, value: Any) -> str:
+        value = _present(value)
+        if not isinstance(value, str):
+            raise _fail("email", INVALID_EMAIL)
+        try:
+            email = validate_email(value.strip(), check_deliverability=False).normalized
+        except EmailNotValidError:
+            raise _fail("email", INVALID_EMAIL) from None
+        if len(email) > EMAIL_MAX:
+            raise _fail("email", INVALID_EMAIL)
+        return email
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _phone(cls, value: Any) -> str:
+        value = _present(value)
+        if not isinstance(value, str):
+            raise _fail("phone", INVALID_PHONE)
+        phone = value.strip().translate(_PHONE_SEPARATORS)
+        if not _TEN_DIGITS.fullmatch(phone):
+            raise _fail("phone", INVALID_PHONE)
+        return phone
+
+    @field_validator("program", mode="before")
+    @classmethod
+    def _program(cls, value: Any, info: ValidationInfo) -> str:
+        programs: Collection[str] = info.context["programs"] if info.context else ()
+        value = _present(value)
+        if not isinstance(value, str) or value not in programs:
+            raise _fail("program", invalid_program_message(programs))
+        return value
+
+
+def parse_registration(data: dict[str, Any], programs: Collection[str]) -> RegistrationForm:
+    """Validate a registration; ValidationFailed carries the first failure and every field's."""
+    try:
+        return RegistrationForm.model_validate(data, context={"programs": programs})
+    except ValidationError as exc:
+        raise _failure(exc) from None
+
+
+def _failure(exc: ValidationError) -> ValidationFailed:
+    details = []
+    missing = False
+    for error in exc.errors(include_url=False, include_input=False):
+        field = str(error["loc"][0]) if error["loc"] else "body"
+        if error["type"] in ("missing", "required"):
+            missing = True
+            details.append(FieldError(field, f"{field} is required"))
+        else:
+            details.append(FieldError(field, error["msg"]))
+    details.sort(key=lambda d: FIELDS.index(d.field) if d.field in FIELDS else len(FIELDS))
+    message = REQUIRED if missing else details[0].message
+    return ValidationFailed(message, details)

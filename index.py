@@ -1,0 +1,115 @@
+"""The schoolapp API: `create_app(settings)` builds it, `python index.py` serves it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from config.credentials import CredentialsSource, credentials_source
+from config.database import Database
+from config.errors import ConfigError
+from config.log import setup_logging
+from config.settings import Settings, load_settings
+from controllers.docs import DocsController
+from controllers.error_responses import EXCEPTION_HANDLERS
+from controllers.health import ReadinessController
+from controllers.middleware.access_log import AccessLogMiddleware
+from controllers.middleware.body_limit import BodyLimitMiddleware
+from controllers.middleware.cors import CORSMiddleware
+from controllers.middleware.request_id import RequestIdMiddleware
+from controllers.middleware.security_headers import SecurityHeadersMiddleware
+from controllers.programs import ProgramsController
+from controllers.registration import RegistrationController
+from models.schema import create_database, create_users_table
+from routes.table import build_routes
+
+VERSION = "1.0.0"
+MAX_BODY_BYTES = 16 * 1024
+# Above the ALB's 60 s idle timeout, so the ALB, not us, closes idle connections.
+KEEP_ALIVE_SECONDS = 65
+# Well inside ECS's 30 s stop timeout: in-flight requests finish, then we exit.
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+
+def create_app(settings: Settings, credentials: CredentialsSource | None = None) -> Starlette:
+    """Build the ASGI app; the database pool opens in its lifespan and closes after."""
+    database = Database(
+        settings,
+        credentials or credentials_source(settings),
+        create_tables=create_users_table,
+        # Only a local run creates its database; in AWS it is provisioned.
+        create_database=None if settings.aws_mode else create_database,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await database.start()
+        yield
+        await database.close()
+
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(AccessLogMiddleware),
+    ]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After"],
+            )
+        )
+    middleware.append(Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES))
+    routes = build_routes(
+        registration=RegistrationController(database, [p.value for p in settings.programs]),
+        readiness=ReadinessController(database),
+        programs=ProgramsController(settings.programs),
+        docs=DocsController(settings.programs, VERSION),
+    )
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.database = database
+    return app
+
+
+def main() -> None:
+    """Serve on PORT; a configuration that cannot work exits at once with one line."""
+    try:
+        settings = load_settings()
+        setup_logging(settings)
+        credentials = credentials_source(settings)
+        credentials.current()  # fail now, not on the first request
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    uvicorn.run(
+        create_app(settings, credentials),
+        host="0.0.0.0",  # noqa: S104 (a container's port, reached through the ALB)
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        # Only the ALB reaches the task (its security group allows nothing else).
+        forwarded_allow_ips="*",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Everything that speaks SQL: the schema and the applicants stored in it."""

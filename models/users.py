@@ -1,0 +1,60 @@
+"""Applicants stored in the `users` table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pymysql
+
+from config.database import ConnectionLost, Database
+from models.errors import DuplicateEmail
+
+DUPLICATE_KEY = 1062
+
+INSERT_USER = (
+    "INSERT INTO users (id, name, email, phone, program, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+)
+USER_EXISTS = "SELECT 1 FROM users WHERE id = %s"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An applicant as stored; `created_at` is UTC, whole seconds (the column's precision)."""
+
+    id: str
+    name: str
+    email: str
+    phone: str
+    program: str
+    created_at: datetime
+
+
+async def insert_user(db: Database, user: User) -> None:
+    """Store `user`, committed when this returns; DuplicateEmail if the email is taken.
+
+    The id is chosen before the first attempt, so after a connection lost mid-INSERT
+    one retry can tell "my row is there" from "someone else's row is there".
+    """
+    async with db.budget():
+        try:
+            await _insert(db, user)
+        except ConnectionLost:
+            try:
+                await _insert(db, user)
+            except DuplicateEmail:
+                if await db.fetch_one(USER_EXISTS, (user.id,)) is None:
+                    raise
+
+
+async def _insert(db: Database, user: User) -> None:
+    # created_at is written rather than defaulted so the answer shows the stored
+    # value without a second query; the connection's time zone is UTC.
+    values = (user.id, user.name, user.email, user.phone, user.program, user.created_at)
+    try:
+        await db.execute(INSERT_USER, values)
+    except pymysql.err.IntegrityError as exc:
+        if exc.args and exc.args[0] == DUPLICATE_KEY:
+            raise DuplicateEmail(user.email) from None
+        raise

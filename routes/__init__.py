@@ -1,0 +1,1 @@
+"""The route table: which controller answers which method and path."""

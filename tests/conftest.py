@@ -1,0 +1,97 @@
+"""Fixtures every test may use: the database server, settings, the app over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from config.settings import Settings
+from index import create_app
+from tests.support.mysql_target import MySQLTarget, mysql_target
+
+CORS_ORIGIN = "https://apply.example.edu"
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """The service runs on asyncio (uvloop in production)."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def mysql() -> Iterator[MySQLTarget]:
+    """The real MySQL-compatible server of this run (see tests/support/mysql_target.py)."""
+    with mysql_target() as target:
+        yield target
+
+
+@pytest.fixture(scope="session")
+def database(mysql: MySQLTarget) -> Iterator[str]:
+    """A database of this run's own, dropped at the end."""
+    name = mysql.create_database()
+    yield name
+    mysql.drop_database(name)
+
+
+@pytest.fixture
+def fresh_database(mysql: MySQLTarget) -> Iterator[str]:
+    """An empty database for one test, dropped after it."""
+    name = mysql.create_database()
+    yield name
+    mysql.drop_database(name)
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(mysql: MySQLTarget, database: str) -> SettingsFactory:
+    """Settings for the test server in local mode; keyword arguments override."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "db_host": mysql.host,
+            "db_port": mysql.port,
+            "db_user": mysql.user,
+            "db_password": mysql.password,
+            "db_name": database,
+            "db_connect_timeout": 2.0,
+            "db_query_timeout": 3.0,
+            "cors_origins": (CORS_ORIGIN,),
+            # Whatever the environment says, these tests run in local mode.
+            "param_host_path": None,
+            "param_db_name_path": None,
+            "param_user_path": None,
+            "db_secret_arn": None,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    """Local-mode settings against this run's database."""
+    return make_settings()
+
+
+async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, reached through httpx."""
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the app in local mode."""
+    async for http in serve(settings):
+        yield http
