@@ -80,3 +80,6 @@ def setup_logging(settings: Settings) -> None:
         uvicorn_logger.propagate = True
     # Our access middleware writes the one line a request gets.
     logging.getLogger("uvicorn.access").disabled = True
+    # boto3's INFO lines ("Found credentials in ...") are noise in a service log.
+    for name in ("boto3", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))

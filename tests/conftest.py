@@ -10,6 +10,7 @@ import pytest
 
 from config.settings import Settings
 from index import create_app
+from tests.support.moto_aws import MotoAws, moto_server
 from tests.support.mysql_target import MySQLTarget, mysql_target
 
 CORS_ORIGIN = "https://apply.example.edu"
@@ -42,6 +43,29 @@ def fresh_database(mysql: MySQLTarget) -> Iterator[str]:
     name = mysql.create_database()
     yield name
     mysql.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoAws]:
+    """moto's server on a loopback port, for the AWS mode's real boto3 calls."""
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def aws(moto: MotoAws, monkeypatch: pytest.MonkeyPatch) -> MotoAws:
+    """moto, with this process's boto3 pointed at it for one test."""
+    for name, value in moto.environment.items():
+        monkeypatch.setenv(name, value)
+    return moto
+
+
+@pytest.fixture
+def app_user(mysql: MySQLTarget, database: str) -> Iterator[tuple[str, str]]:
+    """A database user (name, password) of its own, as the service has in AWS."""
+    user, password = mysql.create_user(database)
+    yield user, password
+    mysql.drop_user(user)
 
 
 SettingsFactory = Callable[..., Settings]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -208,7 +209,7 @@ async def test_a_body_over_16_kib_gets_413(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_chunked_body_over_16_kib_gets_413(client: httpx.AsyncClient) -> None:
-    async def chunks() -> object:
+    async def chunks() -> AsyncIterator[bytes]:
         yield b'{"name": "'
         for _ in range(40):
             yield b"a" * 1024

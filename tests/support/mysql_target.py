@@ -50,7 +50,7 @@ class MySQLTarget:
     ) -> list[tuple[Any, ...]]:
         """Run one statement and return its rows."""
         with contextlib.closing(self.connect(database)) as conn, conn.cursor() as cursor:
-            cursor.execute(sql, args)
+            cursor.execute(sql, args or None)
             return list(cursor.fetchall())
 
     def create_database(self) -> str:
@@ -62,6 +62,17 @@ class MySQLTarget:
     def drop_database(self, name: str) -> None:
         """Drop a database made by `create_database`."""
         self.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+    def create_user(self, database: str) -> tuple[str, str]:
+        """A new user with a random password and every right on `database`."""
+        user, password = f"app_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+        self.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (password,))
+        self.execute(f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'%'")
+        return user, password
+
+    def drop_user(self, user: str) -> None:
+        """Drop a user made by `create_user`."""
+        self.execute(f"DROP USER IF EXISTS '{user}'@'%'")
 
 
 def _docker_answers() -> bool:

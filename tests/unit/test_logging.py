@@ -1,0 +1,68 @@
+"""Log lines: JSON with the request id, and applicants' data masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from config.credentials import Credentials
+from config.log import JsonFormatter, RequestIdFilter, TextFormatter, request_id_var
+from config.redact import mask_email, mask_phone
+
+
+def record(message: str, **extra: object) -> logging.LogRecord:
+    entry = logging.LogRecord("schoolapp.test", logging.INFO, __file__, 1, message, None, None)
+    entry.__dict__.update(extra)
+    RequestIdFilter().filter(entry)
+    return entry
+
+
+def test_a_json_line_carries_the_request_id_and_extras() -> None:
+    token = request_id_var.set("req-42")
+    try:
+        line = JsonFormatter().format(record("hello", status=201, method="POST"))
+    finally:
+        request_id_var.reset(token)
+    entry = json.loads(line)
+    assert entry["message"] == "hello"
+    assert entry["request_id"] == "req-42"
+    assert (entry["status"], entry["method"]) == (201, "POST")
+    assert entry["level"] == "info"
+    assert entry["time"].endswith("+00:00")
+    assert "\n" not in line
+
+
+def test_an_exception_stays_on_one_json_line() -> None:
+    try:
+        raise ValueError("boom")  # noqa: TRY301
+    except ValueError:
+        entry = record("failed")
+        entry.exc_info = __import__("sys").exc_info()
+    line = JsonFormatter().format(entry)
+    assert "\n" not in line
+    assert "ValueError: boom" in json.loads(line)["exception"]
+
+
+def test_text_lines_show_the_request_id_and_extras() -> None:
+    line = TextFormatter().format(record("hello", status=201))
+    assert "[None] hello status=201" in line
+
+
+@pytest.mark.parametrize(
+    ("email", "masked"),
+    [("jane.doe@example.com", "j***@example.com"), ("a@b.co", "a***@b.co"), ("nonsense", "***")],
+)
+def test_emails_are_masked(email: str, masked: str) -> None:
+    assert mask_email(email) == masked
+
+
+def test_phones_keep_only_their_last_four_digits() -> None:
+    assert mask_phone("5551234567") == "******4567"
+    assert mask_phone("123") == "****"
+
+
+def test_credentials_never_show_their_password() -> None:
+    credentials = Credentials("db", 3306, "app", "schoolapp", "s3cr3t-pw")
+    assert "s3cr3t-pw" not in repr(credentials)

@@ -1,0 +1,131 @@
+"""Settings from the environment: defaults, parsing, and refusals naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.errors import ConfigError
+from config.settings import DEFAULT_PROGRAMS, Program, load_settings, parse_programs
+
+VARIABLES = (
+    "PORT",
+    "AWS_REGION",
+    "PARAM_HOST_PATH",
+    "PARAM_DB_NAME_PATH",
+    "PARAM_USER_PATH",
+    "DB_SECRET_ARN",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_NAME",
+    "DB_USER",
+    "DB_PASSWORD",
+    "DB_POOL_MIN",
+    "DB_POOL_MAX",
+    "DB_CONNECT_TIMEOUT",
+    "CORS_ORIGINS",
+    "PROGRAMS",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_serve_the_local_database() -> None:
+    settings = load_settings()
+    assert (settings.port, settings.db_host, settings.db_port) == (3000, "127.0.0.1", 3306)
+    assert (settings.db_user, settings.db_name) == ("root", "schoolapp")
+    assert settings.db_password.get_secret_value() == ""
+    assert settings.aws_region == "us-east-1"
+    assert settings.programs == DEFAULT_PROGRAMS
+    assert (settings.log_level, settings.log_format) == ("info", "json")
+    assert not settings.aws_mode
+
+
+def test_any_aws_variable_selects_aws_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:db")
+    assert load_settings().aws_mode
+
+
+def test_parameters_without_a_secret_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARAM_HOST_PATH", "/schoolapp/host")
+    with pytest.raises(ConfigError, match=r"^DB_SECRET_ARN: is required"):
+        load_settings()
+
+
+def test_a_malformed_secret_arn_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_SECRET_ARN", "my-secret")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.variable == "DB_SECRET_ARN"
+    assert str(caught.value) == "DB_SECRET_ARN: must start with arn:aws:secretsmanager:"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PORT", "0"),
+        ("PORT", "http"),
+        ("DB_PORT", "70000"),
+        ("DB_POOL_MAX", "0"),
+        ("DB_CONNECT_TIMEOUT", "-1"),
+        ("DB_NAME", "a`; DROP"),
+        ("LOG_LEVEL", "chatty"),
+        ("LOG_FORMAT", "xml"),
+        ("PROGRAMS", " , "),
+        ("PROGRAMS", "arts,arts"),
+    ],
+)
+def test_a_bad_value_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.variable == variable
+
+
+def test_pool_bounds_must_be_ordered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_POOL_MIN", "5")
+    monkeypatch.setenv("DB_POOL_MAX", "2")
+    with pytest.raises(ConfigError, match=r"^DB_POOL_MIN"):
+        load_settings()
+
+
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_SECRET_ARN", "")
+    monkeypatch.setenv("PORT", "")
+    settings = load_settings()
+    assert not settings.aws_mode
+    assert settings.port == 3000
+
+
+def test_cors_origins_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example/ ,")
+    assert load_settings().cors_origins == ("https://a.example", "https://b.example")
+
+
+def test_levels_and_formats_ignore_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("LOG_FORMAT", "Text")
+    settings = load_settings()
+    assert (settings.log_level, settings.log_format) == ("debug", "text")
+
+
+def test_programs_take_values_and_optional_labels() -> None:
+    assert parse_programs("nursing, law:Law School ,data-science") == (
+        Program("nursing", "Nursing"),
+        Program("law", "Law School"),
+        Program("data-science", "Data Science"),
+    )
+
+
+def test_the_password_never_shows_in_a_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "hunter2-very-secret")
+    settings = load_settings()
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings)
