@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Sources the linters and the type checker read (not the virtual environment).
 CODE := $(wildcard index.py config controllers models routes tests bench deploy)
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench release lock clean
 
 run: $(VENV)/.runtime  ## serve on :3000 against the local MariaDB (database schoolapp)
 	$(BIN)/python index.py
@@ -17,9 +17,13 @@ lint: $(VENV)/.dev  ## ruff, ruff format and mypy --strict
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy --strict $(CODE)
+	$(BIN)/cfn-lint deploy/cloudformation.yml
 
 bench: $(VENV)/.dev  ## service versus a raw-ASGI ceiling, under wrk
 	$(BIN)/python bench/run.py
+
+release: $(VENV)/.runtime  ## build, push and deploy this commit: make release ARGS="--region ... --dry-run"
+	$(BIN)/python deploy/release.py $(ARGS)
 
 lock:  ## re-pin requirements*.lock from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml -q --python-version 3.11 --no-header -o requirements.lock
