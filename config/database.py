@@ -28,6 +28,7 @@ Setup = Callable[[Connection], Awaitable[None]]
 CreateDatabase = Callable[[Connection, str], Awaitable[None]]
 
 ACCESS_DENIED = 1045
+UNKNOWN_DATABASE = 1049
 # Server errors that mean the connection itself is gone: shutdown in progress,
 # connection killed (MariaDB), disconnected for inactivity (MySQL 8). Client-side
 # errors (2000-2999: cannot connect, server gone away, lost connection) count too.
@@ -48,9 +49,16 @@ class ConnectionLost(DatabaseUnavailable):
     """The connection failed during a statement: it may or may not have run."""
 
 
+class UnknownDatabase(DatabaseUnavailable):
+    """The server has no database of that name (local mode then creates it)."""
+
+
 def _cannot_connect(exc: BaseException) -> DatabaseUnavailable:
-    if _error_code(exc) == ACCESS_DENIED:
+    code = _error_code(exc)
+    if code == ACCESS_DENIED:
         return CredentialsRejected(str(exc))
+    if code == UNKNOWN_DATABASE:
+        return UnknownDatabase(str(exc))
     return DatabaseUnavailable(f"cannot connect: {exc!r}")
 
 
@@ -63,9 +71,9 @@ def _error_code(exc: BaseException) -> int | None:
 class Database:
     """Owns the pool: opens it lazily, bounds every wait, rebuilds it after failures.
 
-    `create_database` (local mode only) and `create_tables` run once, on the first
-    connection that succeeds, so a database that is down at start-up is set up
-    when it comes back.
+    `create_tables` runs once, on the first connection that succeeds, so a
+    database that is down at start-up is set up when it comes back;
+    `create_database` (local mode only) runs first if the database is missing.
     """
 
     def __init__(
@@ -85,6 +93,7 @@ class Database:
         self._pool: aiomysql.Pool | None = None
         self._ready = False
         self._setup_lock = asyncio.Lock()
+        self._reload_lock = asyncio.Lock()
         self._closing_pools: set[asyncio.Task[None]] = set()
 
     @property
@@ -176,15 +185,19 @@ class Database:
     async def _acquire(self) -> tuple[aiomysql.Pool, Connection]:
         try:
             async with asyncio.timeout(self._connect_timeout):
-                await self._ensure_ready()
-                try:
-                    return await self._acquire_from_pool()
-                except CredentialsRejected:
-                    # The password may have been rotated: read it again, retry once.
-                    await self._reload_credentials()
-                    return await self._acquire_from_pool()
+                if not self._ready:
+                    await self._set_up()
+                return await self._acquire_with_current_credentials()
         except TimeoutError:
             raise DatabaseUnavailable("no database connection within the connect timeout") from None
+
+    async def _acquire_with_current_credentials(self) -> tuple[aiomysql.Pool, Connection]:
+        try:
+            return await self._acquire_from_pool()
+        except CredentialsRejected:
+            # The password may have been rotated: read it again, retry once.
+            await self._reload_credentials()
+            return await self._acquire_from_pool()
 
     async def _acquire_from_pool(self) -> tuple[aiomysql.Pool, Connection]:
         pool = self._current_pool()
@@ -194,25 +207,27 @@ class Database:
             raise _cannot_connect(exc) from exc
         return pool, conn
 
-    async def _ensure_ready(self) -> None:
-        if self._ready:
-            return
+    async def _set_up(self) -> None:
         async with self._setup_lock:
             if self._ready:
                 return
             # Reading AWS credentials is blocking I/O (once; then they are cached).
             credentials = await asyncio.to_thread(self._credentials.current)
-            if self._create_database is not None:
+            try:
+                pool, conn = await self._acquire_with_current_credentials()
+            except UnknownDatabase:
+                if self._create_database is None:
+                    raise
                 await self._run_create_database(credentials)
-            if self._create_tables is not None:
-                pool, conn = await self._acquire_from_pool()
-                try:
+                pool, conn = await self._acquire_with_current_credentials()
+            try:
+                if self._create_tables is not None:
                     await self._create_tables(conn)
-                except (pymysql.err.MySQLError, *_TRANSPORT_ERRORS) as exc:
-                    conn.close()
-                    raise DatabaseUnavailable(f"cannot set up the schema: {exc!r}") from exc
-                finally:
-                    pool.release(conn)
+            except (pymysql.err.MySQLError, *_TRANSPORT_ERRORS) as exc:
+                conn.close()
+                raise DatabaseUnavailable(f"cannot set up the schema: {exc!r}") from exc
+            finally:
+                pool.release(conn)
             self._ready = True
 
     async def _run_create_database(self, credentials: Credentials) -> None:
@@ -261,7 +276,7 @@ class Database:
 
     async def _reload_credentials(self) -> None:
         rejected = self._pool
-        async with self._setup_lock:
+        async with self._reload_lock:
             if self._pool is not rejected:
                 return  # another request already reloaded them
             logger.warning("database refused the credentials; reading them again")

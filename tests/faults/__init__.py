@@ -1,0 +1,1 @@
+"""Tests that cause production faults for real and check what the service does."""
