@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,6 +10,8 @@ import pymysql
 
 from config.database import ConnectionLost, Database
 from models.errors import DuplicateEmail
+
+logger = logging.getLogger("schoolapp.users")
 
 DUPLICATE_KEY = 1062
 
@@ -40,12 +43,14 @@ async def insert_user(db: Database, user: User) -> None:
     async with db.budget():
         try:
             await _insert(db, user)
-        except ConnectionLost:
+        except ConnectionLost as lost:
+            logger.warning("connection lost during INSERT, retrying once: %s", lost)
             try:
                 await _insert(db, user)
             except DuplicateEmail:
                 if await db.fetch_one(USER_EXISTS, (user.id,)) is None:
                     raise
+                logger.info("the first attempt had stored the row", extra={"user_id": user.id})
 
 
 async def _insert(db: Database, user: User) -> None:
