@@ -72,7 +72,7 @@ def test_sigterm_under_load_answers_every_request_and_exits(
 
     assert code in (0, -15, 143), service.log()
     assert stopped < ECS_STOP_TIMEOUT
-    print(f"exit {code} {stopped:.3f} s after SIGTERM, {len(attempts)} requests")  # noqa: T201
+    print(f"exit {code} {stopped:.3f} s after SIGTERM, {len(attempts)} requests")
     before = [a for a in attempts if a.sent_at < signalled]
     assert len(before) > 50, "the load did not get going"
     # Every request sent before the signal got an answer, and none was a 5xx.
