@@ -21,7 +21,7 @@ from typing import Any, Self
 
 import pymysql
 
-from tests.support.tcp_proxy import LOOPBACK, free_port
+from tests.support.ports import LOOPBACK, free_port
 
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin"])
 # Small InnoDB files and no buffer pool dump/load: a test server holds little data,
