@@ -13,6 +13,16 @@ from config.settings import Settings
 
 # Set by the request-id middleware; every log line of a request carries it.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Fields a controller adds to its request's one access-log line (say, the new user's id).
+access_fields_var: ContextVar[dict[str, object] | None] = ContextVar("access_fields", default=None)
+
+
+def add_access_fields(**fields: object) -> None:
+    """Add fields to the access-log line of the request being served."""
+    current = access_fields_var.get()
+    if current is not None:
+        current.update(fields)
+
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and is logged.
 _STANDARD_ATTRIBUTES = frozenset(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -13,13 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from config.database import Database
+from config.log import add_access_fields
 from config.redact import mask_email
 from controllers.errors import InvalidBody, UnsupportedMediaType
 from controllers.registration_form import parse_registration
 from controllers.responses import JsonResponse
 from models.users import User, insert_user
-
-logger = logging.getLogger("schoolapp.registration")
 
 
 class RegistrationController:
@@ -44,9 +42,7 @@ class RegistrationController:
             created_at=datetime.now(UTC).replace(microsecond=0, tzinfo=None),
         )
         await insert_user(self._db, user)
-        logger.info(
-            "applicant registered", extra={"user_id": user.id, "email": mask_email(user.email)}
-        )
+        add_access_fields(user_id=user.id, email=mask_email(user.email))
         return JsonResponse(
             {
                 "id": user.id,

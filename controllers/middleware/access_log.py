@@ -7,6 +7,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from config.log import access_fields_var
 from controllers.error_responses import unexpected_error
 
 logger = logging.getLogger("schoolapp.access")
@@ -25,6 +26,8 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status = 0
+        fields: dict[str, object] = {}
+        token = access_fields_var.set(fields)
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
@@ -39,15 +42,11 @@ class AccessLogMiddleware:
                 raise  # the answer has begun: nothing to do but let the server close it
             await unexpected_error(exc)(scope, receive, send_and_note)
         finally:
-            logger.info(
-                "%s %s %d",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                },
+            access_fields_var.reset(token)
+            fields.update(
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
             )
+            logger.info("%s %s %d", scope["method"], scope["path"], status, extra=fields)
