@@ -10,6 +10,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from config.access_log import AccessLog
 from config.credentials import CredentialsSource, credentials_source
 from config.database import Database
 from config.errors import ConfigError
@@ -55,7 +56,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
     middleware = [
         Middleware(RequestIdMiddleware),
         Middleware(SecurityHeadersMiddleware),
-        Middleware(AccessLogMiddleware),
+        Middleware(AccessLogMiddleware, access_log=AccessLog(settings)),
     ]
     if settings.cors_origins:
         middleware.append(

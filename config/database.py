@@ -12,6 +12,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from types import TracebackType
 from typing import Any
 
 import aiomysql
@@ -43,6 +45,40 @@ def _connection_failed(exc: BaseException) -> bool:
         code = _error_code(exc)
         return code is None or 2000 <= code < 3000 or code in _SERVER_CONNECTION_ERRORS
     return isinstance(exc, _TRANSPORT_ERRORS)
+
+
+# True inside a Budget: statements then share its timer instead of setting their own.
+_in_budget: ContextVar[bool] = ContextVar("in_budget", default=False)
+
+
+class Budget:
+    """A deadline for one database operation, retries included.
+
+    When it passes, the operation is cancelled and DatabaseUnavailable raised. One
+    asyncio timer costs about 6 µs, so statements inside a budget set none of their own.
+    """
+
+    __slots__ = ("_seconds", "_timeout", "_token")
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+
+    async def __aenter__(self) -> None:
+        self._token = _in_budget.set(True)
+        self._timeout = asyncio.timeout(self._seconds)
+        await self._timeout.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        _in_budget.reset(self._token)
+        try:
+            await self._timeout.__aexit__(exc_type, exc, traceback)
+        except TimeoutError:
+            raise DatabaseUnavailable("the database did not answer in time") from None
 
 
 class ConnectionLost(DatabaseUnavailable):
@@ -117,14 +153,9 @@ class Database:
         if self._closing_pools:
             await asyncio.gather(*self._closing_pools)
 
-    @asynccontextmanager
-    async def budget(self) -> AsyncIterator[None]:
+    def budget(self) -> Budget:
         """Bound a whole operation, retries included, by `operation_timeout`."""
-        try:
-            async with asyncio.timeout(self.operation_timeout):
-                yield
-        except TimeoutError:
-            raise DatabaseUnavailable("the database did not answer in time") from None
+        return Budget(self.operation_timeout)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
@@ -132,10 +163,6 @@ class Database:
         pool, conn = await self._acquire()
         try:
             yield conn
-        except ConnectionLost:
-            conn.close()
-            self._discard(pool)
-            raise
         except (pymysql.err.MySQLError, DatabaseUnavailable):
             raise  # a server-side error (a duplicate key, say) leaves the connection usable
         except BaseException:
@@ -146,17 +173,14 @@ class Database:
 
     async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
         """Run one statement and return the affected row count."""
-        async with self.connection() as conn:
-            cursor = await conn.cursor()
-            return int(await self._run(cursor, sql, args))
+        cursor = await self._statement(sql, args)
+        return int(cursor.rowcount)
 
     async def fetch_one(self, sql: str, args: Sequence[object] = ()) -> tuple[Any, ...] | None:
         """Run one query and return its first row, or None."""
-        async with self.connection() as conn:
-            cursor = await conn.cursor()
-            await self._run(cursor, sql, args)
-            row = await cursor.fetchone()
-            return tuple(row) if row is not None else None
+        cursor = await self._statement(sql, args)
+        row = await cursor.fetchone()
+        return tuple(row) if row is not None else None
 
     async def ping(self, within: float) -> bool:
         """True when the server answers a ping within `within` seconds."""
@@ -173,16 +197,40 @@ class Database:
             return False
         return True
 
-    async def _run(self, cursor: aiomysql.Cursor, sql: str, args: Sequence[object]) -> int:
+    async def _statement(self, sql: str, args: Sequence[object]) -> aiomysql.Cursor:
+        # The hot path of every registration, so no context manager of its own: one
+        # timer (the budget) bounds it, a free pooled connection is taken at once.
+        if not _in_budget.get():
+            async with self.budget():
+                return await self._statement(sql, args)
+        pool, conn = await self._acquire()
         try:
-            async with asyncio.timeout(self._query_timeout):
-                return int(await cursor.execute(sql, tuple(args)))
+            cursor = await conn.cursor()
+            await cursor.execute(sql, tuple(args))
         except (pymysql.err.OperationalError, *_TRANSPORT_ERRORS) as exc:
             if not _connection_failed(exc):
-                raise
+                raise  # the server refused the statement; the connection is fine
+            conn.close()
+            self._discard(pool)
             raise ConnectionLost(f"connection lost during a statement: {exc!r}") from exc
+        except pymysql.err.MySQLError:
+            raise  # a duplicate key, say: the connection is fine
+        except BaseException:
+            # Cancelled mid-statement (the budget ran out): the protocol state is
+            # unknown, and a server that does not answer one connection will not
+            # answer its siblings either.
+            conn.close()
+            self._discard(pool)
+            raise
+        finally:
+            pool.release(conn)
+        return cursor
 
     async def _acquire(self) -> tuple[aiomysql.Pool, Connection]:
+        pool = self._pool
+        if self._ready and pool is not None and pool.freesize:
+            # A free connection is there: no connecting, so no connect timer to set.
+            return await self._acquire_with_current_credentials()
         try:
             async with asyncio.timeout(self._connect_timeout):
                 if not self._ready:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from contextvars import ContextVar
@@ -22,6 +23,17 @@ def add_access_fields(**fields: object) -> None:
     current = access_fields_var.get()
     if current is not None:
         current.update(fields)
+
+
+@functools.lru_cache(maxsize=4)
+def _second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def iso_time(timestamp: float) -> str:
+    """`timestamp` as ISO 8601 UTC with milliseconds; formatted once a second, not a line."""
+    second = int(timestamp)
+    return f"{_second(second)}.{int((timestamp - second) * 1000):03d}+00:00"
 
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and is logged.
@@ -46,7 +58,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render the record as a single JSON line."""
         entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": iso_time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

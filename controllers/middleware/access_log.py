@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from config.access_log import AccessLog
 from config.log import access_fields_var
 from controllers.error_responses import unexpected_error
 
-logger = logging.getLogger("schoolapp.access")
+# The ALB probes every few seconds per task: a line each would bury the rest.
+_QUIET = frozenset({("/health", 200)})
 
 
 class AccessLogMiddleware:
     """Logs method, path, status and duration; answers 500 for unhandled errors."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, access_log: AccessLog) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request and log how it went."""
@@ -43,10 +45,16 @@ class AccessLogMiddleware:
             await unexpected_error(exc)(scope, receive, send_and_note)
         finally:
             access_fields_var.reset(token)
-            fields.update(
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            )
-            logger.info("%s %s %d", scope["method"], scope["path"], status, extra=fields)
+            path = scope["path"]
+            if (path, status) not in _QUIET:
+                method = scope["method"]
+                self.access_log.write(
+                    f"{method} {path} {status}",
+                    {
+                        "method": method,
+                        "path": path,
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        **fields,
+                    },
+                )
