@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from config.errors import DatabaseUnavailable
@@ -63,6 +63,14 @@ def http_error(request: Request, exc: Exception) -> Response:
     return JsonResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 
+def client_disconnected(request: Request, exc: Exception) -> Response:
+    """The client left before sending its whole body: nobody to answer, nothing wrong here.
+
+    The status is nginx's 499 "client closed request", for the access log only.
+    """
+    return JsonResponse({"error": "Client closed the request"}, status_code=499)
+
+
 def unexpected_error(exc: BaseException) -> Response:
     """500 for anything unforeseen: the details go to the log only, with the request id."""
     request_id = request_id_var.get()
@@ -77,4 +85,5 @@ EXCEPTION_HANDLERS = {
     DuplicateEmail: duplicate_email,
     DatabaseUnavailable: database_unavailable,
     HTTPException: http_error,
+    ClientDisconnect: client_disconnected,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -64,7 +65,21 @@ def _json_object(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise InvalidBody from None
+        data = _parse_big_numbers(body)
     if not isinstance(data, dict):
         raise InvalidBody
     return data
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_big_numbers(body: bytes) -> Any:
+    # orjson refuses numbers beyond a double (1e400, 400-digit integers), which
+    # JSON allows; the standard library reads them, so such a body is still an
+    # object whose fields get their own checks. Only failed parses come here.
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise InvalidBody from None
