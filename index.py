@@ -15,6 +15,7 @@ from config.credentials import CredentialsSource, credentials_source
 from config.database import Database
 from config.errors import ConfigError
 from config.log import setup_logging
+from config.runtime import tune_garbage_collector
 from config.settings import Settings, load_settings
 from controllers.docs import DocsController
 from controllers.error_responses import EXCEPTION_HANDLERS
@@ -95,8 +96,10 @@ def main() -> None:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    app = create_app(settings, credentials)
+    tune_garbage_collector()
     uvicorn.run(
-        create_app(settings, credentials),
+        app,
         host="0.0.0.0",  # noqa: S104 (a container's port, reached through the ALB)
         port=settings.port,
         loop="uvloop",
