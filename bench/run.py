@@ -40,22 +40,17 @@ from typing import IO, Any
 import pymysql
 import sysstat
 
+# A script in bench/: the service's own modules are one directory up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Both servers find the service's own table there, as a restarted production
+# service does, so start-up measures the usual path.
+from models.schema import CREATE_USERS_TABLE
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 REGISTER_LUA = BENCH_DIR / "register.lua"
 HEALTH_LUA = BENCH_DIR / "health.lua"
 CEILING_APP = BENCH_DIR / "ceiling_app.py"
-
-# Same DDL as the contract (and bench/ceiling_app.py): both servers find the table there,
-# as a restarted production service does, so start-up measures the usual path.
-USERS_DDL = """CREATE TABLE IF NOT EXISTS users (
-  id VARCHAR(36) PRIMARY KEY,
-  name VARCHAR(100) NOT NULL,
-  email VARCHAR(100) UNIQUE NOT NULL,
-  phone VARCHAR(15),
-  program VARCHAR(50),
-  created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
-) DEFAULT CHARSET=utf8mb4"""
 
 # Variables that would switch the service to AWS mode or change what a valid
 # registration is; the benchmark always runs the local mode with the default programs.
@@ -402,7 +397,7 @@ class Database:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
             cur.execute(f"CREATE DATABASE `{name}` DEFAULT CHARACTER SET utf8mb4")
             cur.execute(f"USE `{name}`")
-            cur.execute(USERS_DDL)
+            cur.execute(CREATE_USERS_TABLE)
 
     def count_rows(self, name: str, emails: Sequence[str] = ()) -> int:
         """Rows in NAME.users, or only those with one of EMAILS when given."""

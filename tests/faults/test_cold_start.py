@@ -30,11 +30,10 @@ def test_64_concurrent_requests_on_a_fresh_process_stay_within_the_pool(
 ) -> None:
     with TcpProxy(mysql.host, mysql.port) as proxy:
         environment = {
+            **mysql.environment(database),
+            # Through the proxy, which counts every connection the process opens.
             "DB_HOST": proxy.host,
             "DB_PORT": str(proxy.port),
-            "DB_USER": mysql.user,
-            "DB_PASSWORD": mysql.password,
-            "DB_NAME": database,
             "DB_POOL_MAX": str(POOL_MAX),
         }
         with ServiceProcess(environment, tmp_path / "service.log") as service:

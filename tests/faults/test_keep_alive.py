@@ -26,7 +26,7 @@ def read_response(sock: socket.socket) -> bytes:
 def test_an_idle_connection_stays_open_past_the_albs_timeout(
     mysql: MySQLTarget, database: str, tmp_path: Path
 ) -> None:
-    environment = {"DB_HOST": mysql.host, "DB_PORT": str(mysql.port), "DB_NAME": database}
+    environment = mysql.environment(database)
     with (
         ServiceProcess(environment, tmp_path / "service.log") as service,
         socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock,

@@ -42,13 +42,7 @@ def load(base_url: str, stop: threading.Event, attempts: list[Attempt]) -> None:
 def test_sigterm_under_load_answers_every_request_and_exits(
     mysql: MySQLTarget, database: str, tmp_path: Path
 ) -> None:
-    environment = {
-        "DB_HOST": mysql.host,
-        "DB_PORT": str(mysql.port),
-        "DB_USER": mysql.user,
-        "DB_PASSWORD": mysql.password,
-        "DB_NAME": database,
-    }
+    environment = mysql.environment(database)
     service = ServiceProcess(environment, tmp_path / "service.log").start()
     stop = threading.Event()
     attempts: list[Attempt] = []

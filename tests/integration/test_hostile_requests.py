@@ -45,11 +45,7 @@ def service(
     mysql: MySQLTarget, database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     environment = {
-        "DB_HOST": mysql.host,
-        "DB_PORT": str(mysql.port),
-        "DB_USER": mysql.user,
-        "DB_PASSWORD": mysql.password,
-        "DB_NAME": database,
+        **mysql.environment(database),
         "LOG_FORMAT": "json",
     }
     log = tmp_path_factory.mktemp("hostile_requests") / "service.log"

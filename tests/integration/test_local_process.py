@@ -15,13 +15,7 @@ from tests.support.service_process import ServiceProcess
 def test_the_process_creates_its_database_and_serves(mysql: MySQLTarget, tmp_path: Path) -> None:
     name = f"schoolapp_fresh_{tmp_path.name[-8:].replace('-', '_')}"
     mysql.drop_database(name)
-    environment = {
-        "DB_HOST": mysql.host,
-        "DB_PORT": str(mysql.port),
-        "DB_USER": mysql.user,
-        "DB_PASSWORD": mysql.password,
-        "DB_NAME": name,
-    }
+    environment = mysql.environment(name)
     try:
         with ServiceProcess(environment, tmp_path / "service.log") as service:
             body = registration()
@@ -48,8 +42,7 @@ def test_the_process_creates_its_database_and_serves(mysql: MySQLTarget, tmp_pat
 def test_the_process_keeps_idle_connections_and_hides_its_server(
     mysql: MySQLTarget, database: str, tmp_path: Path
 ) -> None:
-    environment = {"DB_HOST": mysql.host, "DB_PORT": str(mysql.port), "DB_NAME": database}
-    environment |= {"DB_USER": mysql.user, "DB_PASSWORD": mysql.password}
+    environment = mysql.environment(database)
     with ServiceProcess(environment, tmp_path / "service.log") as service:
         answer = httpx.get(f"{service.base_url}/health", timeout=5)
         assert "server" not in answer.headers

@@ -73,13 +73,7 @@ schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.N
 def service(
     mysql: MySQLTarget, database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
-    environment = {
-        "DB_HOST": mysql.host,
-        "DB_PORT": str(mysql.port),
-        "DB_USER": mysql.user,
-        "DB_PASSWORD": mysql.password,
-        "DB_NAME": database,
-    }
+    environment = mysql.environment(database)
     log = tmp_path_factory.mktemp("schemathesis") / "service.log"
     with ServiceProcess(environment, log) as running:
         yield running

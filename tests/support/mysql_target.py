@@ -31,6 +31,16 @@ class MySQLTarget:
     password: str = field(repr=False)
     origin: str
 
+    def environment(self, database: str) -> dict[str, str]:
+        """The DB_* variables that point `python index.py` at `database` on this server."""
+        return {
+            "DB_HOST": self.host,
+            "DB_PORT": str(self.port),
+            "DB_USER": self.user,
+            "DB_PASSWORD": self.password,
+            "DB_NAME": database,
+        }
+
     def connect(self, database: str | None = None, **options: Any) -> pymysql.Connection[Any]:
         """A PyMySQL connection as the administrative user, autocommitting."""
         return pymysql.connect(
