@@ -6,7 +6,6 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -16,6 +15,7 @@ from config.database import Database
 from config.errors import ConfigError
 from config.log import setup_logging
 from config.runtime import tune_garbage_collector
+from config.server import serve
 from config.settings import Settings, load_settings
 from controllers.docs import DocsController
 from controllers.error_responses import EXCEPTION_HANDLERS
@@ -32,10 +32,6 @@ from routes.table import build_routes
 
 VERSION = "1.0.0"
 MAX_BODY_BYTES = 16 * 1024
-# Above the ALB's 60 s idle timeout, so the ALB, not us, closes idle connections.
-KEEP_ALIVE_SECONDS = 65
-# Well inside ECS's 30 s stop timeout: in-flight requests finish, then we exit.
-GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
 def create_app(settings: Settings, credentials: CredentialsSource | None = None) -> Starlette:
@@ -98,21 +94,7 @@ def main() -> None:
         raise SystemExit(2) from None
     app = create_app(settings, credentials)
     tune_garbage_collector()
-    uvicorn.run(
-        app,
-        host="0.0.0.0",  # noqa: S104 (a container's port, reached through the ALB)
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        # Only the ALB reaches the task (its security group allows nothing else).
-        forwarded_allow_ips="*",
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        server_header=False,
-    )
+    serve(app, settings)
 
 
 if __name__ == "__main__":

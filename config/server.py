@@ -1,0 +1,71 @@
+"""How the process serves: uvicorn with the settings a task behind an ALB needs."""
+
+from __future__ import annotations
+
+import signal
+import time
+from types import FrameType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from config.settings import Settings
+
+# Above the ALB's 60 s idle timeout, so the ALB, not us, closes idle connections.
+KEEP_ALIVE_SECONDS = 65
+# After SIGTERM, requests already on the wire are still read and answered.
+DRAIN_SECONDS = 1.0
+# Then in-flight requests may take this long; with the drain, well inside ECS's 30 s.
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, serving on for `DRAIN_SECONDS` after SIGTERM before its graceful shutdown.
+
+    ECS sends SIGTERM once the ALB has deregistered the task, but a keep-alive
+    client may have sent a request an instant before: closing its idle-looking
+    connection at once would reset that request. A second signal, or SIGINT
+    (Ctrl-C), stops at once as uvicorn does.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._drain_since: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Start draining on the first SIGTERM; anything else as uvicorn does."""
+        if sig == signal.SIGTERM and self._drain_since is None:
+            self._drain_since = time.monotonic()
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        """Every 0.1 s: end the drain, then shut down as for the signal received."""
+        drain_since = self._drain_since
+        if (
+            drain_since is not None
+            and not self.should_exit
+            and time.monotonic() - drain_since >= DRAIN_SECONDS
+        ):
+            super().handle_exit(signal.SIGTERM, None)
+        return await super().on_tick(counter)
+
+
+def serve(app: ASGIApp, settings: Settings) -> None:
+    """Serve `app` on 0.0.0.0:PORT until SIGTERM has been drained."""
+    config = uvicorn.Config(
+        app,
+        host="0.0.0.0",  # noqa: S104 (a container's port, reached through the ALB)
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        # Only the ALB reaches the task (its security group allows nothing else).
+        forwarded_allow_ips="*",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        server_header=False,
+    )
+    DrainingServer(config).run()
