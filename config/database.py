@@ -146,7 +146,7 @@ class Database:
             logger.warning("database unavailable at start-up, will retry: %s", exc)
 
     async def close(self) -> None:
-        """Close the pool, letting connections in use finish within the query timeout."""
+        """Close the pool, letting connections in use finish within `operation_timeout`."""
         pool, self._pool = self._pool, None
         if pool is not None:
             self._closing_pools.add(asyncio.ensure_future(self._close_pool(pool)))
