@@ -228,8 +228,9 @@ class Database:
 
     async def _acquire(self) -> tuple[aiomysql.Pool, Connection]:
         pool = self._pool
-        if self._ready and pool is not None and pool.freesize:
-            # A free connection is there: no connecting, so no connect timer to set.
+        if self._ready and pool is not None and (pool.freesize or pool.size >= pool.maxsize):
+            # A free connection is there, or a full pool will hand one back: no new
+            # connection to open, so no connect timer (callers bound the wait).
             return await self._acquire_with_current_credentials()
         try:
             async with asyncio.timeout(self._connect_timeout):
