@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from config.access_log import AccessLog
 from config.credentials import CredentialsSource, credentials_source
 from config.database import Database
 from config.errors import ConfigError
@@ -20,7 +19,7 @@ from config.settings import Settings, load_settings
 from controllers.docs import DocsController
 from controllers.error_responses import EXCEPTION_HANDLERS
 from controllers.health import ReadinessController
-from controllers.middleware.access_log import AccessLogMiddleware
+from controllers.middleware.access_log import AccessLog, AccessLogMiddleware
 from controllers.middleware.body_limit import BodyLimitMiddleware
 from controllers.middleware.cors import CORSMiddleware
 from controllers.middleware.request_id import RequestIdMiddleware

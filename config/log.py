@@ -1,12 +1,20 @@
-"""Logging: one JSON object a line (for CloudWatch) or plain text, with the request id."""
+"""Log lines: one JSON object a line (for CloudWatch) or plain text, with the request id.
+
+`render_json` and `render_text` are the only two shapes a line takes: the
+logging formatters below and the access log (controllers/middleware/access_log.py)
+both render through them.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 import sys
+import time
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Protocol
 
 import orjson
 
@@ -14,32 +22,103 @@ from config.settings import Settings
 
 # Set by the request-id middleware; every log line of a request carries it.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-# Fields a controller adds to its request's one access-log line (say, the new user's id).
-access_fields_var: ContextVar[dict[str, object] | None] = ContextVar("access_fields", default=None)
 
 
-def add_access_fields(**fields: object) -> None:
-    """Add fields to the access-log line of the request being served."""
-    current = access_fields_var.get()
-    if current is not None:
-        current.update(fields)
+class RenderLine(Protocol):
+    """Renders one log line, without its newline."""
+
+    def __call__(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        *,
+        fields: Mapping[str, object],
+        request_id: str | None,
+        trace: str | None = None,
+    ) -> str:
+        """`created` is a Unix time, `level` a logging level name such as "INFO"."""
+
+
+# Formatting a time costs about 1 µs; a busy second writes thousands of lines.
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @functools.lru_cache(maxsize=4)
-def _second(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+def _local_second(second: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
 
 
 def iso_time(timestamp: float) -> str:
     """`timestamp` as ISO 8601 UTC with milliseconds; formatted once a second, not a line."""
     second = int(timestamp)
-    return f"{_second(second)}.{int((timestamp - second) * 1000):03d}+00:00"
+    return f"{_utc_second(second)}.{int((timestamp - second) * 1000):03d}+00:00"
 
 
-# Attributes every LogRecord has; anything else was passed in `extra=` and is logged.
-_STANDARD_ATTRIBUTES = frozenset(
+def render_json(
+    created: float,
+    level: str,
+    logger: str,
+    message: str,
+    *,
+    fields: Mapping[str, object],
+    request_id: str | None,
+    trace: str | None = None,
+) -> str:
+    """One JSON object: time, level, logger, message, fields, request id, exception.
+
+    A field that is None is left out, and so is a request id outside a request.
+    """
+    entry: dict[str, object] = {
+        "time": iso_time(created),
+        "level": level.lower(),
+        "logger": logger,
+        "message": message,
+    }
+    for key, value in fields.items():
+        if value is not None:
+            entry[key] = value
+    if request_id is not None:
+        entry["request_id"] = request_id
+    if trace:
+        entry["exception"] = trace
+    return orjson.dumps(entry, default=str).decode()
+
+
+def render_text(
+    created: float,
+    level: str,
+    logger: str,
+    message: str,
+    *,
+    fields: Mapping[str, object],
+    request_id: str | None,
+    trace: str | None = None,
+) -> str:
+    """`time LEVEL logger [request id] message key=value ...`, in local time as `logging` has it.
+
+    A trace follows on lines of its own.
+    """
+    second = int(created)
+    line = (
+        f"{_local_second(second)},{int((created - second) * 1000):03d} "
+        f"{level:<7} {logger} [{request_id}] {message}"
+    )
+    if fields:
+        line += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+    if trace:
+        line += trace if line.endswith("\n") else f"\n{trace}"
+    return line
+
+
+# Attributes every LogRecord has; anything else was passed in `extra=` and is a field.
+_RECORD_ATTRIBUTES = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
     | {"message", "asctime", "color_message"}  # uvicorn's ANSI-coloured copy of the message
+    | {"request_id"}  # set by RequestIdFilter, rendered in its own place
 )
 
 
@@ -52,40 +131,44 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, request id and extras."""
+class LineFormatter(logging.Formatter):
+    """Renders a record with one of the renderers above; its extras become fields."""
+
+    def __init__(self, render: RenderLine) -> None:
+        super().__init__()
+        self._render = render
 
     def format(self, record: logging.LogRecord) -> str:
-        """Render the record as a single JSON line."""
-        entry: dict[str, object] = {
-            "time": iso_time(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRIBUTES and value is not None:
-                entry[key] = value
+        """Render the record as one line (a trace on lines of its own, in text)."""
+        fields = {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES}
+        traces = []
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+            traces.append(self.formatException(record.exc_info))
+        if record.stack_info:
+            traces.append(self.formatStack(record.stack_info))
+        return self._render(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            fields=fields,
+            request_id=getattr(record, "request_id", None),
+            trace="\n".join(traces),
+        )
 
 
-class TextFormatter(logging.Formatter):
+class JsonFormatter(LineFormatter):
+    """One JSON object a line, for CloudWatch."""
+
+    def __init__(self) -> None:
+        super().__init__(render_json)
+
+
+class TextFormatter(LineFormatter):
     """Human-readable lines for local runs, extras appended as key=value."""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Render the record with its extras."""
-        line = super().format(record)
-        extras = " ".join(
-            f"{key}={value}"
-            for key, value in record.__dict__.items()
-            if key not in _STANDARD_ATTRIBUTES and key != "request_id"
-        )
-        return f"{line} {extras}" if extras else line
+        super().__init__(render_text)
 
 
 def setup_logging(settings: Settings) -> None:
@@ -100,7 +183,7 @@ def setup_logging(settings: Settings) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
-    # Our access middleware writes the one line a request gets.
+    # The access middleware writes the one line a request gets.
     logging.getLogger("uvicorn.access").disabled = True
     # boto3's INFO lines ("Found credentials in ...") are noise in a service log.
     for name in ("boto3", "botocore", "urllib3"):

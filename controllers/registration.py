@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from config.database import Database
-from config.log import add_access_fields
 from config.redact import mask_email
 from controllers.errors import InvalidBody, UnsupportedMediaType
+from controllers.middleware.access_log import add_access_fields
 from controllers.registration_form import parse_registration
 from controllers.responses import JsonResponse
 from models.users import User, insert_user

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import time
 
 import pytest
 
 from config.credentials import Credentials
 from config.log import JsonFormatter, RequestIdFilter, TextFormatter, request_id_var
 from config.redact import mask_email, mask_phone
+from config.settings import Settings
+from controllers.middleware.access_log import LOGGER_NAME, AccessLog
 
 
 def record(message: str, **extra: object) -> logging.LogRecord:
@@ -48,6 +52,28 @@ def test_an_exception_stays_on_one_json_line() -> None:
 def test_text_lines_show_the_request_id_and_extras() -> None:
     line = TextFormatter().format(record("hello", status=201))
     assert "[None] hello status=201" in line
+
+
+@pytest.mark.parametrize(
+    ("log_format", "formatter"), [("json", JsonFormatter()), ("text", TextFormatter())]
+)
+def test_an_access_line_is_shaped_like_any_other_line(
+    monkeypatch: pytest.MonkeyPatch, log_format: str, formatter: logging.Formatter
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.25)
+    stream = io.StringIO()
+    token = request_id_var.set("req-7")
+    try:
+        access_log = AccessLog(Settings(log_format=log_format, log_level="info"), stream)
+        access_log.write("GET /x 404", {"method": "GET", "status": 404})
+        expected = logging.LogRecord(
+            LOGGER_NAME, logging.INFO, __file__, 1, "GET /x 404", None, None
+        )
+        expected.__dict__.update(method="GET", status=404)
+        RequestIdFilter().filter(expected)
+    finally:
+        request_id_var.reset(token)
+    assert stream.getvalue() == formatter.format(expected) + "\n"
 
 
 @pytest.mark.parametrize(
