@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from controllers.errors import BodyTooLarge
@@ -38,7 +39,6 @@ class BodyLimitMiddleware:
 
 
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
+    value = Headers(scope=scope).get("content-length")
+    # ASCII only: str.isdigit() also accepts digits such as "²", which int() refuses.
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import uuid
 
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.log import request_id_var
 
-HEADER = b"x-request-id"
+HEADER = "X-Request-ID"
 # Long or odd ids would let a client forge or bloat log lines.
-_SANE = re.compile(rb"[A-Za-z0-9._:+=/-]{1,128}")
+_SANE = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
 
 
 class RequestIdMiddleware:
@@ -27,11 +28,11 @@ class RequestIdMiddleware:
             return
         request_id = _incoming_id(scope) or uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        header = (HEADER, request_id.encode())
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
+                message.setdefault("headers", [])
+                MutableHeaders(scope=message)[HEADER] = request_id
             await send(message)
 
         try:
@@ -41,7 +42,5 @@ class RequestIdMiddleware:
 
 
 def _incoming_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == HEADER:
-            return value.decode("ascii") if _SANE.fullmatch(value) else None
-    return None
+    value = Headers(scope=scope).get(HEADER)
+    return value if value is not None and _SANE.fullmatch(value) else None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_HEADERS = ((b"x-content-type-options", b"nosniff"),)
+_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
 class SecurityHeadersMiddleware:
@@ -21,7 +22,8 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *_HEADERS]
+                message.setdefault("headers", [])
+                MutableHeaders(scope=message).update(_HEADERS)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
