@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from config.errors import ConfigError
@@ -99,6 +100,15 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _fields_agree(self) -> Self:
+        # In the model, not the loader, so a Settings(...) built in code is checked too.
+        if self.db_pool_min > self.db_pool_max:
+            raise _conflict("DB_POOL_MIN", "must not exceed DB_POOL_MAX")
+        if self.aws_mode and not self.db_secret_arn:
+            raise _conflict("DB_SECRET_ARN", "is required when a PARAM_* variable is set")
+        return self
+
     @property
     def aws_mode(self) -> bool:
         """True when any Parameter Store / Secrets Manager variable is set."""
@@ -112,16 +122,19 @@ class Settings(BaseSettings):
         )
 
 
+def _conflict(variable: str, problem: str) -> PydanticCustomError:
+    """A check across fields has no field of its own: the error names the variable at fault."""
+    return PydanticCustomError("settings_conflict", problem, {"variable": variable})
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings from the environment, turning a bad value into a ConfigError."""
     try:
-        settings = Settings(**overrides)
+        return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
-        variable = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        if error["loc"]:
+            variable = str(error["loc"][0]).upper()
+        else:
+            variable = str(error.get("ctx", {}).get("variable", "settings"))
         raise ConfigError(variable, error["msg"].removeprefix("Value error, ")) from None
-    if settings.db_pool_min > settings.db_pool_max:
-        raise ConfigError("DB_POOL_MIN", "must not exceed DB_POOL_MAX")
-    if settings.aws_mode and not settings.db_secret_arn:
-        raise ConfigError("DB_SECRET_ARN", "is required when a PARAM_* variable is set")
-    return settings

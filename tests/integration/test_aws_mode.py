@@ -105,6 +105,7 @@ def test_the_real_process_serves_in_aws_mode(
         ({"PARAM_HOST_PATH": "/schoolapp/missing/host"}, "PARAM_HOST_PATH", "does not exist"),
         ({"PARAM_DB_NAME_PATH": "/schoolapp/missing/db"}, "PARAM_DB_NAME_PATH", "does not exist"),
         ({"DB_POOL_MAX": "many"}, "DB_POOL_MAX", "integer"),
+        ({"DB_POOL_MIN": "5", "DB_POOL_MAX": "2"}, "DB_POOL_MIN", "must not exceed DB_POOL_MAX"),
         ({"PROGRAMS": ","}, "PROGRAMS", "lists no program"),
     ],
 )

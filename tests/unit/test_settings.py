@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from config.errors import ConfigError
-from config.settings import DEFAULT_PROGRAMS, Program, load_settings, parse_programs
+from config.settings import DEFAULT_PROGRAMS, Program, Settings, load_settings, parse_programs
 
 VARIABLES = (
     "PORT",
@@ -129,3 +130,20 @@ def test_the_password_never_shows_in_a_repr(monkeypatch: pytest.MonkeyPatch) -> 
     settings = load_settings()
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in str(settings)
+
+
+def test_settings_built_in_code_check_the_pool_bounds_too() -> None:
+    with pytest.raises(ValidationError, match="must not exceed DB_POOL_MAX") as caught:
+        Settings(db_pool_min=5, db_pool_max=2)
+    assert caught.value.errors()[0]["ctx"]["variable"] == "DB_POOL_MIN"
+
+
+def test_equal_pool_bounds_are_accepted() -> None:
+    settings = Settings(db_pool_min=4, db_pool_max=4)
+    assert (settings.db_pool_min, settings.db_pool_max) == (4, 4)
+
+
+def test_settings_built_in_code_need_a_secret_beside_parameters() -> None:
+    with pytest.raises(ValidationError, match=r"is required when a PARAM_\* variable") as caught:
+        Settings(param_db_name_path="/schoolapp/db")
+    assert caught.value.errors()[0]["ctx"]["variable"] == "DB_SECRET_ARN"
