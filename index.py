@@ -71,14 +71,12 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         programs=ProgramsController(settings.programs),
         docs=DocsController(settings.programs, VERSION),
     )
-    app = Starlette(
+    return Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    app.state.database = database
-    return app
 
 
 def main() -> None:

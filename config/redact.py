@@ -7,8 +7,3 @@ def mask_email(email: str) -> str:
     if not at:
         return "***"
     return f"{local[:1]}***@{domain}"
-
-
-def mask_phone(phone: str) -> str:
-    """`5551234567` -> `******4567`."""
-    return "*" * max(len(phone) - 4, 0) + phone[-4:] if len(phone) > 4 else "****"
