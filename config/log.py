@@ -1,8 +1,7 @@
 """Log lines: one JSON object a line (for CloudWatch) or plain text, with the request id.
 
-`render_json` and `render_text` are the only two shapes a line takes: the
-logging formatters below and the access log (controllers/middleware/access_log.py)
-both render through them.
+`render_line` is the one place a line takes its shape: the logging formatter
+below and the access log (controllers/middleware/access_log.py) both call it.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import time
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Protocol
 
 import orjson
 
@@ -22,23 +20,6 @@ from config.settings import Settings
 
 # Set by the request-id middleware; every log line of a request carries it.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-
-
-class RenderLine(Protocol):
-    """Renders one log line, without its newline."""
-
-    def __call__(
-        self,
-        created: float,
-        level: str,
-        logger: str,
-        message: str,
-        *,
-        fields: Mapping[str, object],
-        request_id: str | None,
-        trace: str | None = None,
-    ) -> str:
-        """`created` is a Unix time, `level` a logging level name such as "INFO"."""
 
 
 # Formatting a time costs about 1 µs; a busy second writes thousands of lines.
@@ -58,7 +39,8 @@ def iso_time(timestamp: float) -> str:
     return f"{_utc_second(second)}.{int((timestamp - second) * 1000):03d}+00:00"
 
 
-def render_json(
+def render_line(
+    log_format: str,
     created: float,
     level: str,
     logger: str,
@@ -66,42 +48,31 @@ def render_json(
     *,
     fields: Mapping[str, object],
     request_id: str | None,
-    trace: str | None = None,
+    trace: str = "",
 ) -> str:
-    """One JSON object: time, level, logger, message, fields, request id, exception.
+    """One log line, without its newline, in LOG_FORMAT `log_format` ("json" or "text").
 
-    A field that is None is left out, and so is a request id outside a request.
+    `created` is a Unix time and `level` a logging level name ("INFO"). JSON is
+    one object: time, level, logger, message, the fields that are not None, the
+    request id (outside a request, none) and the exception. Text is
+    `time LEVEL logger [request id] message key=value ...` in local time, as
+    `logging` writes it, with a trace on lines of its own.
     """
-    entry: dict[str, object] = {
-        "time": iso_time(created),
-        "level": level.lower(),
-        "logger": logger,
-        "message": message,
-    }
-    for key, value in fields.items():
-        if value is not None:
-            entry[key] = value
-    if request_id is not None:
-        entry["request_id"] = request_id
-    if trace:
-        entry["exception"] = trace
-    return orjson.dumps(entry, default=str).decode()
-
-
-def render_text(
-    created: float,
-    level: str,
-    logger: str,
-    message: str,
-    *,
-    fields: Mapping[str, object],
-    request_id: str | None,
-    trace: str | None = None,
-) -> str:
-    """`time LEVEL logger [request id] message key=value ...`, in local time as `logging` has it.
-
-    A trace follows on lines of its own.
-    """
+    if log_format == "json":
+        entry: dict[str, object] = {
+            "time": iso_time(created),
+            "level": level.lower(),
+            "logger": logger,
+            "message": message,
+        }
+        for key, value in fields.items():
+            if value is not None:
+                entry[key] = value
+        if request_id is not None:
+            entry["request_id"] = request_id
+        if trace:
+            entry["exception"] = trace
+        return orjson.dumps(entry, default=str).decode()
     second = int(created)
     line = (
         f"{_local_second(second)},{int((created - second) * 1000):03d} "
@@ -132,11 +103,11 @@ class RequestIdFilter(logging.Filter):
 
 
 class LineFormatter(logging.Formatter):
-    """Renders a record with one of the renderers above; its extras become fields."""
+    """Renders a record in a LOG_FORMAT; its extras become fields."""
 
-    def __init__(self, render: RenderLine) -> None:
+    def __init__(self, log_format: str) -> None:
         super().__init__()
-        self._render = render
+        self._log_format = log_format
 
     def format(self, record: logging.LogRecord) -> str:
         """Render the record as one line (a trace on lines of its own, in text)."""
@@ -146,7 +117,8 @@ class LineFormatter(logging.Formatter):
             traces.append(self.formatException(record.exc_info))
         if record.stack_info:
             traces.append(self.formatStack(record.stack_info))
-        return self._render(
+        return render_line(
+            self._log_format,
             record.created,
             record.levelname,
             record.name,
@@ -157,25 +129,11 @@ class LineFormatter(logging.Formatter):
         )
 
 
-class JsonFormatter(LineFormatter):
-    """One JSON object a line, for CloudWatch."""
-
-    def __init__(self) -> None:
-        super().__init__(render_json)
-
-
-class TextFormatter(LineFormatter):
-    """Human-readable lines for local runs, extras appended as key=value."""
-
-    def __init__(self) -> None:
-        super().__init__(render_text)
-
-
 def setup_logging(settings: Settings) -> None:
     """Send every logger (ours, uvicorn's) to stdout in the configured format."""
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    handler.setFormatter(LineFormatter(settings.log_format))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

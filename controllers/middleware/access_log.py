@@ -17,7 +17,7 @@ from typing import TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from config.log import render_json, render_text, request_id_var
+from config.log import render_line, request_id_var
 from config.settings import Settings
 from controllers.error_responses import unexpected_error
 
@@ -41,16 +41,21 @@ class AccessLog:
 
     def __init__(self, settings: Settings, stream: TextIO | None = None) -> None:
         self._enabled = settings.log_level in ("debug", "info")
-        self._render = render_json if settings.log_format == "json" else render_text
+        self._log_format = settings.log_format
         self._stream = stream
 
     def write(self, message: str, fields: dict[str, object]) -> None:
         """Write one line: `message` and `fields`, with the time and the request id."""
         if not self._enabled:
             return
-        request_id = request_id_var.get()
-        line = self._render(
-            time.time(), "INFO", LOGGER_NAME, message, fields=fields, request_id=request_id
+        line = render_line(
+            self._log_format,
+            time.time(),
+            "INFO",
+            LOGGER_NAME,
+            message,
+            fields=fields,
+            request_id=request_id_var.get(),
         )
         # Looked up on each write, so a redirected stdout (tests, tools) is honoured.
         stream = self._stream or sys.stdout

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from config.credentials import Credentials
-from config.log import JsonFormatter, RequestIdFilter, TextFormatter, request_id_var
+from config.log import LineFormatter, RequestIdFilter, request_id_var
 from config.redact import mask_email
 from config.settings import Settings
 from controllers.middleware.access_log import LOGGER_NAME, AccessLog
@@ -26,7 +26,7 @@ def record(message: str, **extra: object) -> logging.LogRecord:
 def test_a_json_line_carries_the_request_id_and_extras() -> None:
     token = request_id_var.set("req-42")
     try:
-        line = JsonFormatter().format(record("hello", status=201, method="POST"))
+        line = LineFormatter("json").format(record("hello", status=201, method="POST"))
     finally:
         request_id_var.reset(token)
     entry = json.loads(line)
@@ -44,21 +44,19 @@ def test_an_exception_stays_on_one_json_line() -> None:
     except ValueError:
         entry = record("failed")
         entry.exc_info = __import__("sys").exc_info()
-    line = JsonFormatter().format(entry)
+    line = LineFormatter("json").format(entry)
     assert "\n" not in line
     assert "ValueError: boom" in json.loads(line)["exception"]
 
 
 def test_text_lines_show_the_request_id_and_extras() -> None:
-    line = TextFormatter().format(record("hello", status=201))
+    line = LineFormatter("text").format(record("hello", status=201))
     assert "[None] hello status=201" in line
 
 
-@pytest.mark.parametrize(
-    ("log_format", "formatter"), [("json", JsonFormatter()), ("text", TextFormatter())]
-)
+@pytest.mark.parametrize("log_format", ["json", "text"])
 def test_an_access_line_is_shaped_like_any_other_line(
-    monkeypatch: pytest.MonkeyPatch, log_format: str, formatter: logging.Formatter
+    monkeypatch: pytest.MonkeyPatch, log_format: str
 ) -> None:
     monkeypatch.setattr(time, "time", lambda: 1_700_000_000.25)
     stream = io.StringIO()
@@ -73,7 +71,7 @@ def test_an_access_line_is_shaped_like_any_other_line(
         RequestIdFilter().filter(expected)
     finally:
         request_id_var.reset(token)
-    assert stream.getvalue() == formatter.format(expected) + "\n"
+    assert stream.getvalue() == LineFormatter(log_format).format(expected) + "\n"
 
 
 @pytest.mark.parametrize(
