@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from config.errors import ConfigError
 
 SECRET_ARN_PREFIX = "arn:aws:secretsmanager:"  # noqa: S105 (a prefix, not a secret)
+LogFormat = Literal["json", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     programs: Annotated[tuple[Program, ...], NoDecode] = DEFAULT_PROGRAMS
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["json", "text"] = "json"
+    log_format: LogFormat = "json"
 
     @field_validator("db_secret_arn")
     @classmethod

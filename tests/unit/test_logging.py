@@ -12,7 +12,7 @@ import pytest
 from config.credentials import Credentials
 from config.log import LineFormatter, RequestIdFilter, request_id_var
 from config.redact import mask_email
-from config.settings import Settings
+from config.settings import LogFormat, Settings
 from controllers.middleware.access_log import LOGGER_NAME, AccessLog
 
 
@@ -56,7 +56,7 @@ def test_text_lines_show_the_request_id_and_extras() -> None:
 
 @pytest.mark.parametrize("log_format", ["json", "text"])
 def test_an_access_line_is_shaped_like_any_other_line(
-    monkeypatch: pytest.MonkeyPatch, log_format: str
+    monkeypatch: pytest.MonkeyPatch, log_format: LogFormat
 ) -> None:
     monkeypatch.setattr(time, "time", lambda: 1_700_000_000.25)
     stream = io.StringIO()
