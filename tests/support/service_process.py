@@ -76,14 +76,8 @@ class ServiceProcess:
 
     def stop(self) -> None:
         """Stop the process if it still runs (SIGTERM, then SIGKILL)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, timeout=30)
 
     def log(self) -> str:
         """Everything the process printed so far."""
@@ -111,3 +105,15 @@ def run_to_exit(
     finally:
         service.stop()
     return code, service.log()
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, as ECS stops a task; SIGKILL if it still runs after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
