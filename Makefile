@@ -20,7 +20,7 @@ lint: $(VENV)/.dev  ## ruff, ruff format and mypy --strict
 	$(BIN)/cfn-lint deploy/cloudformation.yml
 
 bench: $(VENV)/.dev  ## service versus a raw-ASGI ceiling, under wrk (BENCH_ARGS=--quick: one minute)
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 release: $(VENV)/.runtime  ## build, push and deploy this commit: make release ARGS="--region ... --dry-run"
 	$(BIN)/python deploy/release.py $(ARGS)

@@ -145,7 +145,7 @@ class CeilingApp:
             charset="utf8mb4",
             init_command="SET time_zone = '+00:00'",
         )
-        # bench/run.py creates the table (models/schema.py's DDL); fail now if it is missing.
+        # the benchmark creates the table (models/schema.py's DDL); fail now if it is missing.
         async with self._pool.acquire() as conn, conn.cursor() as cur:
             await cur.execute("SELECT 1 FROM users LIMIT 0")
 

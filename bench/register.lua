@@ -2,7 +2,7 @@
 --
 -- Usage: wrk -t1 -cN -dS --latency -s bench/register.lua URL -- NONCE [nocount]
 --
--- NONCE must be unique per wrk invocation (bench/run.py passes one); with the
+-- NONCE must be unique per wrk invocation (the benchmark passes one); with the
 -- thread number and a per-thread counter it makes every email unique across
 -- threads and runs, so every request is a real INSERT and never a 409.
 --

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from config.settings import Settings
-from index import create_app
+from tests.support.app_client import CORS_ORIGIN, SettingsFactory, serve
 from tests.support.moto_aws import MotoAws, moto_server
 from tests.support.mysql_target import MySQLTarget, mysql_target
-
-CORS_ORIGIN = "https://apply.example.edu"
 
 
 @pytest.fixture(scope="session")
@@ -68,9 +66,6 @@ def app_user(mysql: MySQLTarget, database: str) -> Iterator[tuple[str, str]]:
     mysql.drop_user(user)
 
 
-SettingsFactory = Callable[..., Settings]
-
-
 @pytest.fixture
 def make_settings(mysql: MySQLTarget, database: str) -> SettingsFactory:
     """Settings for the test server in local mode; keyword arguments override."""
@@ -103,19 +98,8 @@ def settings(make_settings: SettingsFactory) -> Settings:
     return make_settings()
 
 
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan running, reached through httpx."""
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
-    ):
-        yield client
-
-
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the app in local mode."""
-    async for http in serve(settings):
+    async with serve(settings) as http:
         yield http

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from tests.conftest import serve
+from tests.support.app_client import serve
 from tests.support.mariadb_server import MariaDBServer
 from tests.support.payloads import registration
 from tests.support.tcp_proxy import TcpProxy
@@ -64,7 +64,7 @@ def settings(proxy: TcpProxy) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async for http in serve(settings):
+    async with serve(settings) as http:
         yield http
 
 
@@ -134,7 +134,7 @@ async def test_connections_past_wait_timeout_never_reach_a_request(
 ) -> None:
     server.execute("SET GLOBAL wait_timeout = 1")
     try:
-        async for client in serve(settings):
+        async with serve(settings) as client:
             assert (await client.post("/api/register", json=registration())).status_code == 201
             await asyncio.sleep(2.5)  # the server closes the idle pooled connections
             assert (await client.post("/api/register", json=registration())).status_code == 201

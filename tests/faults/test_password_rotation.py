@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from tests.conftest import serve
+from tests.support.app_client import serve
 from tests.support.moto_aws import MotoAws
 from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import registration
@@ -40,7 +40,7 @@ async def test_the_service_keeps_registering_across_a_rotation(
         db_secret_arn=arn,
         db_connect_timeout=2.0,
     )
-    async for client in serve(settings):
+    async with serve(settings) as client:
         assert await register(client) == 201
 
         # The rotation: new password in the database and in the secret, and
@@ -69,7 +69,7 @@ async def test_a_rejected_password_that_the_secret_does_not_fix_is_a_503(
         db_secret_arn=aws.create_secret({"password": password, "port": mysql.port}),
         db_connect_timeout=2.0,
     )
-    async for client in serve(settings):
+    async with serve(settings) as client:
         assert await register(client) == 201
         # The database changed but the secret did not (a rotation half done).
         mysql.execute(f"ALTER USER '{user}'@'%%' IDENTIFIED BY %s", (uuid.uuid4().hex,))

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from tests.conftest import serve
+from tests.support.app_client import serve
 from tests.support.moto_aws import MotoAws
 from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import registration
@@ -37,7 +37,7 @@ async def test_the_service_starts_from_parameters_and_secret(
             {"password": password, "username": "ignored", "port": mysql.port}
         ),
     )
-    async for client in serve(settings):
+    async with serve(settings) as client:
         assert (await client.get("/health/ready")).status_code == 200
         response = await client.post("/api/register", json=registration())
         assert response.status_code == 201
@@ -63,7 +63,7 @@ async def test_the_secret_supplies_what_no_parameter_names(
         ),
         param_user_path=aws.put_parameter(" "),  # empty: the secret's username is used
     )
-    async for client in serve(settings):
+    async with serve(settings) as client:
         assert (await client.post("/api/register", json=registration())).status_code == 201
 
 

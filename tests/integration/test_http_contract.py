@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 
 from config.settings import Program
-from tests.conftest import CORS_ORIGIN, SettingsFactory, serve
+from tests.support.app_client import CORS_ORIGIN, SettingsFactory, serve
 from tests.support.payloads import registration
 
 pytestmark = pytest.mark.anyio
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_health_is_ok_and_shallow(make_settings: SettingsFactory) -> None:
     # Pointed at a port nothing listens on: /health must not care.
-    async for client in serve(make_settings(db_port=1)):
+    async with serve(make_settings(db_port=1)) as client:
         response = await client.get("/health")
         assert response.status_code == 200
         assert response.json() == {"status": "OK"}
@@ -29,7 +29,7 @@ async def test_ready_is_ok_when_the_database_answers(client: httpx.AsyncClient) 
 
 
 async def test_ready_is_503_when_the_database_is_down(make_settings: SettingsFactory) -> None:
-    async for client in serve(make_settings(db_port=1)):
+    async with serve(make_settings(db_port=1)) as client:
         response = await client.get("/health/ready")
         assert response.status_code == 503
         assert response.json() == {"status": "UNAVAILABLE", "database": "down"}
@@ -51,7 +51,7 @@ async def test_programs_are_the_defaults_in_order(client: httpx.AsyncClient) -> 
 
 async def test_configured_programs_replace_the_defaults(make_settings: SettingsFactory) -> None:
     programs = (Program("nursing", "Nursing"), Program("law", "Law School"))
-    async for client in serve(make_settings(programs=programs)):
+    async with serve(make_settings(programs=programs)) as client:
         listed = (await client.get("/api/programs")).json()["programs"]
         assert listed == [
             {"value": "nursing", "label": "Nursing"},
@@ -157,13 +157,13 @@ async def test_another_origin_gets_no_cors_headers(client: httpx.AsyncClient) ->
 
 
 async def test_a_wildcard_allows_any_origin(make_settings: SettingsFactory) -> None:
-    async for client in serve(make_settings(cors_origins=("*",))):
+    async with serve(make_settings(cors_origins=("*",))) as client:
         response = await client.get("/health", headers={"Origin": "https://any.example"})
         assert response.headers["access-control-allow-origin"] == "*"
 
 
 async def test_no_cors_origins_means_no_cors_headers(make_settings: SettingsFactory) -> None:
-    async for client in serve(make_settings(cors_origins=())):
+    async with serve(make_settings(cors_origins=())) as client:
         response = await client.get("/health", headers={"Origin": CORS_ORIGIN})
         assert not [h for h in response.headers if h.lower().startswith("access-control-")]
 

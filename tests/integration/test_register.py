@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from tests.conftest import SettingsFactory, serve
+from tests.support.app_client import SettingsFactory, serve
 from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import registration, unique_email
 
@@ -229,7 +229,7 @@ async def test_a_body_of_nearly_16_kib_is_accepted(client: httpx.AsyncClient) ->
 async def test_an_unreachable_database_answers_503_quickly(make_settings: SettingsFactory) -> None:
     # A port nothing listens on: every connection is refused.
     settings = make_settings(db_port=1, db_connect_timeout=1.0)
-    async for client in serve(settings):
+    async with serve(settings) as client:
         started = asyncio.get_running_loop().time()
         response = await client.post(REGISTER, json=registration())
         elapsed = asyncio.get_running_loop().time() - started
@@ -244,7 +244,7 @@ async def test_an_unexpected_failure_is_a_500_with_request_id_and_no_sql(
     make_settings: SettingsFactory, mysql: MySQLTarget, fresh_database: str
 ) -> None:
     settings: Settings = make_settings(db_name=fresh_database)
-    async for client in serve(settings):
+    async with serve(settings) as client:
         # A table the service cannot write to: a real database error it has no answer for.
         mysql.execute("DROP TABLE users", database=fresh_database)
         mysql.execute("CREATE TABLE users (id INT PRIMARY KEY)", database=fresh_database)

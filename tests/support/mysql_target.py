@@ -63,9 +63,9 @@ class MySQLTarget:
             cursor.execute(sql, args or None)
             return list(cursor.fetchall())
 
-    def create_database(self) -> str:
-        """A new, empty database with a unique name."""
-        name = f"schoolapp_test_{uuid.uuid4().hex[:12]}"
+    def create_database(self, name: str | None = None) -> str:
+        """A new, empty database: `name`, else a unique name."""
+        name = name or f"schoolapp_test_{uuid.uuid4().hex[:12]}"
         self.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
         return name
 

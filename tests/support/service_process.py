@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,27 +11,10 @@ from types import TracebackType
 
 import httpx
 
+from tests.support.environment import without_service_variables
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-# Variables of the developer's shell that would change which mode the service runs in.
-_SERVICE_VARIABLES = (
-    "PARAM_HOST_PATH",
-    "PARAM_DB_NAME_PATH",
-    "PARAM_USER_PATH",
-    "DB_SECRET_ARN",
-    "AWS_ENDPOINT_URL",
-    "DB_HOST",
-    "DB_PORT",
-    "DB_NAME",
-    "DB_USER",
-    "DB_PASSWORD",
-    "CORS_ORIGINS",
-    "PROGRAMS",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-    "PORT",
-)
 
 
 class ServiceProcess:
@@ -43,7 +25,8 @@ class ServiceProcess:
         self.log_path = log_path
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._environment = {
-            **{k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES},
+            # Only what the test gives: the developer's shell must not change the mode.
+            **without_service_variables(),
             "PORT": str(self.port),
             **environment,
         }
@@ -93,14 +76,8 @@ class ServiceProcess:
 
     def stop(self) -> None:
         """Stop the process if it still runs (SIGTERM, then SIGKILL)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, timeout=30)
 
     def log(self) -> str:
         """Everything the process printed so far."""
@@ -128,3 +105,15 @@ def run_to_exit(
     finally:
         service.stop()
     return code, service.log()
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, as ECS stops a task; SIGKILL if it still runs after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

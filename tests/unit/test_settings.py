@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
 from config.errors import ConfigError
 from config.settings import DEFAULT_PROGRAMS, Program, Settings, load_settings, parse_programs
-
-VARIABLES = (
-    "PORT",
-    "AWS_REGION",
-    "PARAM_HOST_PATH",
-    "PARAM_DB_NAME_PATH",
-    "PARAM_USER_PATH",
-    "DB_SECRET_ARN",
-    "DB_HOST",
-    "DB_PORT",
-    "DB_NAME",
-    "DB_USER",
-    "DB_PASSWORD",
-    "DB_POOL_MIN",
-    "DB_POOL_MAX",
-    "DB_CONNECT_TIMEOUT",
-    "CORS_ORIGINS",
-    "PROGRAMS",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-)
+from tests.support.environment import settings_variables
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+    variables = settings_variables()
+    for name in list(os.environ):
+        if name.upper() in variables:  # Settings reads names case-insensitively
+            monkeypatch.delenv(name)
 
 
 def test_defaults_serve_the_local_database() -> None:
