@@ -21,7 +21,13 @@ import pymysql
 from aiomysql import Connection
 
 from config.credentials import Credentials, CredentialsSource
-from config.errors import ConfigError, CredentialsRejected, DatabaseUnavailable
+from config.errors import (
+    ConfigError,
+    ConnectionLost,
+    CredentialsRejected,
+    DatabaseUnavailable,
+    UnknownDatabase,
+)
 from config.settings import Settings
 
 logger = logging.getLogger("schoolapp.database")
@@ -79,14 +85,6 @@ class Budget:
             await self._timeout.__aexit__(exc_type, exc, traceback)
         except TimeoutError:
             raise DatabaseUnavailable("the database did not answer in time") from None
-
-
-class ConnectionLost(DatabaseUnavailable):
-    """The connection failed during a statement: it may or may not have run."""
-
-
-class UnknownDatabase(DatabaseUnavailable):
-    """The server has no database of that name (local mode then creates it)."""
 
 
 def _cannot_connect(exc: BaseException) -> DatabaseUnavailable:

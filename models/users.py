@@ -8,7 +8,8 @@ from datetime import datetime
 
 import pymysql
 
-from config.database import ConnectionLost, Database
+from config.database import Database
+from config.errors import ConnectionLost
 from models.errors import DuplicateEmail
 
 logger = logging.getLogger("schoolapp.users")
