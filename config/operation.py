@@ -48,9 +48,17 @@ class Operation:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._conn is not None:
-            self._release()
-        await self._deadline.__aexit__(exc_type, exc, traceback)
+        try:
+            if self._conn is not None:
+                await self._end(self._conn, exc)
+        except BaseException as failure:
+            # Ending failed (a COMMIT lost or cut off): that failure is the outcome.
+            exc_type, exc, traceback = type(failure), failure, failure.__traceback__
+            raise
+        finally:
+            if self._conn is not None:
+                self._release()
+            await self._deadline.__aexit__(exc_type, exc, traceback)
 
     async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
         """Run one statement and return the affected row count."""
@@ -79,6 +87,9 @@ class Operation:
             # living database misses should not make every request reconnect.
             self._lose_connection(discard_pool=False)
             raise
+
+    async def _end(self, conn: Connection, exc: BaseException | None) -> None:
+        """What to do before the connection goes back: nothing; a transaction commits."""
 
     async def _statement(self, sql: str, args: Sequence[object]) -> aiomysql.Cursor:
         conn = self._conn if self._conn is not None else await self._connection()
@@ -134,20 +145,6 @@ class Transaction(Operation):
     def __init__(self, pools: ConnectionPool, deadline: Deadline) -> None:
         super().__init__(pools, deadline)
         self._began = False
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        try:
-            if self._conn is not None:
-                await self._end(self._conn, exc)
-        except BaseException as failure:
-            await super().__aexit__(type(failure), failure, failure.__traceback__)
-            raise
-        await super().__aexit__(exc_type, exc, traceback)
 
     async def _connection(self) -> Connection:
         if self._began:
