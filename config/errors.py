@@ -1,7 +1,35 @@
-"""Errors raised while the service is configured or reaches its database."""
+"""The service's own exceptions: one tree, rooted here, each raised where it happens.
+
+Those that become an HTTP answer carry its status; `controllers/error_responses.py`
+alone turns them into answers, with the contract's wording. The leaves live in the
+layer that raises them (nothing reaches upward):
+
+    SchoolappError
+    ├── ConfigError                  a setting that cannot work: one line, exit 2
+    ├── DatabaseUnavailable     503  unreachable, or no answer in time
+    │   ├── CredentialsRejected      MySQL 1045, e.g. after a password rotation
+    │   ├── UnknownDatabase          MySQL 1049 (local mode then creates it)
+    │   └── ConnectionLost           broke mid-statement: it may or may not have run
+    ├── StatementRejected            the server refused a statement (no answer: a 500)
+    │   └── DuplicateKey             MySQL 1062
+    ├── DuplicateEmail          409  models.errors
+    └── RequestRejected         400  controllers.errors
+        ├── ValidationFailed    400
+        ├── InvalidBody         400
+        ├── BodyTooLarge        413
+        └── UnsupportedMediaType 415
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
 
 
-class ConfigError(Exception):
+class SchoolappError(Exception):
+    """The root of the service's own exceptions."""
+
+
+class ConfigError(SchoolappError):
     """A configuration that cannot work; the message names the variable at fault."""
 
     def __init__(self, variable: str, problem: str) -> None:
@@ -10,9 +38,35 @@ class ConfigError(Exception):
         self.problem = problem
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(SchoolappError):
     """The database could not be reached or did not answer in time."""
+
+    status_code: ClassVar[int] = 503
 
 
 class CredentialsRejected(DatabaseUnavailable):
     """The database refused the credentials (MySQL error 1045), e.g. after a rotation."""
+
+
+class UnknownDatabase(DatabaseUnavailable):
+    """The server has no database of that name (MySQL error 1049)."""
+
+
+class ConnectionLost(DatabaseUnavailable):
+    """The connection failed during a statement: it may or may not have run."""
+
+
+class StatementRejected(SchoolappError):
+    """The server refused a statement; the connection stays usable.
+
+    `code` is the server's error number. The driver's error is the cause, so the
+    log shows it; the client sees a 500 without it.
+    """
+
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DuplicateKey(StatementRejected):
+    """A row with the same unique key exists already (MySQL error 1062)."""

@@ -10,13 +10,7 @@ from starlette.responses import Response
 
 from config.errors import DatabaseUnavailable
 from config.log import request_id_var
-from controllers.errors import (
-    BodyTooLarge,
-    InvalidBody,
-    RequestRejected,
-    UnsupportedMediaType,
-    ValidationFailed,
-)
+from controllers.errors import RequestRejected, ValidationFailed
 from controllers.responses import JsonResponse
 from models.errors import DuplicateEmail
 
@@ -25,12 +19,6 @@ logger = logging.getLogger("schoolapp.errors")
 RETRY_AFTER_SECONDS = "5"
 UNAVAILABLE = "Service temporarily unavailable, please try again"
 
-_REJECTION_STATUS: dict[type[RequestRejected], int] = {
-    ValidationFailed: 400,
-    InvalidBody: 400,
-    UnsupportedMediaType: 415,
-    BodyTooLarge: 413,
-}
 _HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed"}
 
 
@@ -40,19 +28,23 @@ def rejected(request: Request, exc: Exception) -> Response:
     body: dict[str, object] = {"error": exc.message}
     if isinstance(exc, ValidationFailed):
         body["details"] = [{"field": d.field, "message": d.message} for d in exc.details]
-    return JsonResponse(body, status_code=_REJECTION_STATUS[type(exc)])
+    return JsonResponse(body, status_code=exc.status_code)
 
 
 def duplicate_email(request: Request, exc: Exception) -> Response:
     """409: the address is registered already."""
-    return JsonResponse({"error": "Email already exists"}, status_code=409)
+    assert isinstance(exc, DuplicateEmail)
+    return JsonResponse({"error": "Email already exists"}, status_code=exc.status_code)
 
 
 def database_unavailable(request: Request, exc: Exception) -> Response:
     """503 with Retry-After: the database is down or too slow; the client may retry."""
+    assert isinstance(exc, DatabaseUnavailable)
     logger.warning("database unavailable: %s", exc)
     return JsonResponse(
-        {"error": UNAVAILABLE}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS}
+        {"error": UNAVAILABLE},
+        status_code=exc.status_code,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 
 

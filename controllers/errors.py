@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from config.errors import SchoolappError
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,8 +16,10 @@ class FieldError:
     message: str
 
 
-class RequestRejected(Exception):
+class RequestRejected(SchoolappError):
     """The request breaks a rule of the contract; the message is the client's to read."""
+
+    status_code: ClassVar[int] = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -39,12 +44,16 @@ class InvalidBody(RequestRejected):
 class UnsupportedMediaType(RequestRejected):
     """The Content-Type is not application/json."""
 
+    status_code = 415
+
     def __init__(self) -> None:
         super().__init__("Content-Type must be application/json")
 
 
 class BodyTooLarge(RequestRejected):
     """The body is larger than the service accepts."""
+
+    status_code = 413
 
     def __init__(self) -> None:
         super().__init__("Request body too large")

@@ -1,0 +1,98 @@
+"""The driver's failures (PyMySQL, the socket, asyncio) as the service's own exceptions."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import pymysql
+
+from config.errors import (
+    ConnectionLost,
+    CredentialsRejected,
+    DatabaseUnavailable,
+    DuplicateKey,
+    SchoolappError,
+    StatementRejected,
+    UnknownDatabase,
+)
+
+ACCESS_DENIED = 1045
+UNKNOWN_DATABASE = 1049
+DUPLICATE_KEY = 1062
+# Server errors that mean the connection itself is gone: shutdown in progress,
+# connection killed (MariaDB), disconnected for inactivity (MySQL 8). Client-side
+# errors (2000-2999: cannot connect, server gone away, lost connection) count too.
+_SERVER_CONNECTION_ERRORS = frozenset({1053, 1927, 4031})
+# What else the driver lets through when the socket fails, not the statement.
+_TRANSPORT_ERRORS = (pymysql.err.InterfaceError, OSError, TimeoutError, RuntimeError)
+_DRIVER_ERRORS = (pymysql.err.MySQLError, *_TRANSPORT_ERRORS)
+
+
+class _DriverErrorMap:
+    # A class rather than @contextmanager: entering and leaving one costs 0.16 µs
+    # against 1.0 µs, and every statement passes through one.
+    __slots__ = ("_mid_statement",)
+
+    def __init__(self, *, mid_statement: bool) -> None:
+        self._mid_statement = mid_statement
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None or not isinstance(exc, _DRIVER_ERRORS):
+            return  # nothing failed, or not the driver (a cancellation passes as it is)
+        if self._mid_statement:
+            raise _statement_error(exc) from exc
+        raise _connect_error(exc) from exc
+
+
+_CONNECTING = _DriverErrorMap(mid_statement=False)
+_MID_STATEMENT = _DriverErrorMap(mid_statement=True)
+
+
+def map_driver_errors(*, mid_statement: bool = False) -> _DriverErrorMap:
+    """A `with` block that raises our own exception for the driver's failures in it.
+
+    While connecting (or setting the database up), every failure means the
+    database cannot be used: `CredentialsRejected` (1045), `UnknownDatabase`
+    (1049), else `DatabaseUnavailable`. Mid-statement, a broken connection is
+    `ConnectionLost`; a statement the server refused leaves the connection usable
+    and is `DuplicateKey` (1062) or `StatementRejected`.
+    """
+    return _MID_STATEMENT if mid_statement else _CONNECTING
+
+
+def _connect_error(exc: BaseException) -> DatabaseUnavailable:
+    code = _error_code(exc)
+    if code == ACCESS_DENIED:
+        return CredentialsRejected(str(exc))
+    if code == UNKNOWN_DATABASE:
+        return UnknownDatabase(str(exc))
+    return DatabaseUnavailable(f"cannot connect or set up: {exc!r}")
+
+
+def _statement_error(exc: BaseException) -> SchoolappError:
+    code = _error_code(exc)
+    if _connection_failed(exc, code):
+        return ConnectionLost(f"connection lost during a statement: {exc!r}")
+    if code == DUPLICATE_KEY:
+        return DuplicateKey(code, str(exc))
+    return StatementRejected(code, str(exc))
+
+
+def _connection_failed(exc: BaseException, code: int | None) -> bool:
+    if isinstance(exc, pymysql.err.OperationalError):
+        return code is None or 2000 <= code < 3000 or code in _SERVER_CONNECTION_ERRORS
+    return isinstance(exc, _TRANSPORT_ERRORS)
+
+
+def _error_code(exc: BaseException) -> int | None:
+    if isinstance(exc, pymysql.err.MySQLError) and exc.args and isinstance(exc.args[0], int):
+        return exc.args[0]
+    return None
