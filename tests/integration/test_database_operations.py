@@ -14,7 +14,7 @@ from config.database import Database
 from config.errors import ConnectionLost, DatabaseUnavailable, DuplicateKey, StatementRejected
 from config.operation import Operation
 from models.schema import create_users_table
-from tests.conftest import SettingsFactory
+from tests.support.app_client import SettingsFactory
 from tests.support.mysql_target import MySQLTarget
 
 pytestmark = pytest.mark.anyio
