@@ -26,7 +26,8 @@ from controllers.middleware.request_id import RequestIdMiddleware
 from controllers.middleware.security_headers import SecurityHeadersMiddleware
 from controllers.programs import ProgramsController
 from controllers.registration import RegistrationController
-from models.schema import create_database, create_users_table
+from models.migrations.startup import StartupMigrations
+from models.schema import create_database
 from routes.table import build_routes
 
 VERSION = "1.0.0"
@@ -35,10 +36,11 @@ MAX_BODY_BYTES = 16 * 1024
 
 def create_app(settings: Settings, credentials: CredentialsSource | None = None) -> Starlette:
     """Build the ASGI app; the database pool opens in its lifespan and closes after."""
+    credentials = credentials or credentials_source(settings)
     database = Database(
         settings,
-        credentials or credentials_source(settings),
-        create_tables=create_users_table,
+        credentials,
+        create_tables=StartupMigrations(credentials, settings),
         # Only a local run creates its database; in AWS it is provisioned.
         create_database=None if settings.aws_mode else create_database,
     )
@@ -80,7 +82,14 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
 
 
 def main() -> None:
-    """Serve on PORT; a configuration that cannot work exits at once with one line."""
+    """Serve on PORT; a configuration that cannot work exits at once with one line.
+
+    With arguments, run a staff command instead (`python index.py migrate`, see --help).
+    """
+    if len(sys.argv) > 1:
+        from controllers.cli import run  # noqa: PLC0415 (the server never needs it)
+
+        raise SystemExit(run(sys.argv[1:]))
     try:
         settings = load_settings()
         setup_logging(settings)
