@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -62,13 +63,17 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Content-Type", "X-Request-ID"],
+                allow_headers=["Content-Type", "X-Request-ID", "Idempotency-Key"],
                 expose_headers=["X-Request-ID", "Retry-After"],
             )
         )
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES))
     routes = build_routes(
-        registration=RegistrationController(database, [p.value for p in settings.programs]),
+        registration=RegistrationController(
+            database,
+            [p.value for p in settings.programs],
+            replay_window=timedelta(seconds=settings.replay_window_seconds),
+        ),
         readiness=ReadinessController(database),
         programs=ProgramsController(settings.programs),
         docs=DocsController(settings.programs, VERSION),

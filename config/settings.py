@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(3.0, gt=0, le=60)
     db_query_timeout: float = Field(5.0, gt=0, le=60)
     db_pool_recycle: int = Field(300, ge=-1)
+    # How long a repeated identical registration, or a repeated Idempotency-Key, is
+    # a retry answered with the stored row; 0 turns both off.
+    replay_window_seconds: int = Field(86_400, ge=0, le=366 * 86_400)
 
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     programs: Annotated[tuple[Program, ...], NoDecode] = DEFAULT_PROGRAMS

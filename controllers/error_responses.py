@@ -18,12 +18,13 @@ from config.errors import DatabaseUnavailable
 from config.log import request_id_var
 from controllers.errors import RequestRejected, ValidationFailed
 from controllers.responses import JsonResponse
-from models.errors import DuplicateEmail
+from models.errors import DuplicateEmail, IdempotencyKeyReused
 
 logger = logging.getLogger("schoolapp.errors")
 
 RETRY_AFTER_SECONDS = "5"
 UNAVAILABLE = "Service temporarily unavailable, please try again"
+KEY_REUSED = "Idempotency-Key was already used with a different request body"
 
 _HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed"}
 
@@ -41,6 +42,12 @@ async def duplicate_email(request: Request, exc: Exception) -> Response:
     """409: the address is registered already."""
     assert isinstance(exc, DuplicateEmail)
     return JsonResponse({"error": "Email already exists"}, status_code=exc.status_code)
+
+
+async def idempotency_key_reused(request: Request, exc: Exception) -> Response:
+    """422: the key came back with another submission than the one it names."""
+    assert isinstance(exc, IdempotencyKeyReused)
+    return JsonResponse({"error": KEY_REUSED}, status_code=exc.status_code)
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
@@ -81,6 +88,7 @@ def unexpected_error(exc: BaseException) -> Response:
 EXCEPTION_HANDLERS = {
     RequestRejected: rejected,
     DuplicateEmail: duplicate_email,
+    IdempotencyKeyReused: idempotency_key_reused,
     DatabaseUnavailable: database_unavailable,
     HTTPException: http_error,
     ClientDisconnect: client_disconnected,

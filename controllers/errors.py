@@ -57,3 +57,7 @@ class BodyTooLarge(RequestRejected):
 
     def __init__(self) -> None:
         super().__init__("Request body too large")
+
+
+class InvalidIdempotencyKey(RequestRejected):
+    """The Idempotency-Key header is malformed or too long."""

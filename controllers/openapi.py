@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from config.settings import Program
+from controllers.idempotency import KEY_PATTERN
 from controllers.registration_form import RegistrationForm
 from controllers.schemas import (
     ErrorBody,
@@ -26,6 +27,17 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (Health, "serialization"),
     (Readiness, "serialization"),
 ]
+
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): the same"
+    " key with the same submission gets the first answer's row; with another, 422. Quoted"
+    " (a Structured Field String) or bare; 1 to 255 characters.",
+    "schema": {"type": "string", "pattern": KEY_PATTERN},
+}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, Any]:
@@ -84,18 +96,27 @@ def openapi_document(programs: Sequence[Program], version: str) -> dict[str, Any
                 "post": {
                     "summary": "Register one applicant",
                     "operationId": "register",
+                    "parameters": [_IDEMPOTENCY_KEY],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": _ref(RegistrationForm)}},
                     },
                     "responses": {
                         "201": _json(
-                            RegisteredApplicant, "Stored and committed.", headers=request_id
+                            RegisteredApplicant,
+                            "Stored and committed; or, for a retry of a registration stored"
+                            " within the replay window (the same submission, or the same"
+                            " Idempotency-Key and submission), the row stored then.",
+                            headers=request_id,
                         ),
-                        "400": _error("A field fails its check, or the body is not an object."),
-                        "409": _error("Email already exists."),
+                        "400": _error(
+                            "A field fails its check, the body is not an object, or the"
+                            " Idempotency-Key is malformed."
+                        ),
+                        "409": _error("Email already exists (another submission)."),
                         "413": _error("Body over 16 KiB."),
                         "415": _error("Content-Type is not application/json."),
+                        "422": _error("The Idempotency-Key came with another submission."),
                         "500": _error("Unexpected error; quote request_id."),
                         "503": _error("Database unavailable; see Retry-After."),
                     },

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -15,23 +15,27 @@ from starlette.responses import Response
 from config.database import Database
 from config.redact import mask_email
 from controllers.errors import InvalidBody, UnsupportedMediaType
+from controllers.idempotency import fingerprint, idempotency_key
 from controllers.middleware.access_log import add_access_fields
 from controllers.registration_form import parse_registration
 from controllers.responses import JsonResponse
-from models.users import User, insert_user
+from models.idempotency import KeyedRequest
+from models.replay import Registrations
+from models.users import User
 
 
 class RegistrationController:
     """Registers applicants into the database, one per request."""
 
-    def __init__(self, db: Database, programs: Sequence[str]) -> None:
-        self._db = db
+    def __init__(self, db: Database, programs: Sequence[str], *, replay_window: timedelta) -> None:
+        self._registrations = Registrations(db, replay_window)
         self._programs = tuple(programs)
 
     async def register(self, request: Request) -> Response:
         """Validate the JSON body and store it; 201 with the stored values."""
         if not _is_json(request.headers.get("content-type", "")):
             raise UnsupportedMediaType
+        key = idempotency_key(request.headers)
         form = parse_registration(_json_object(await request.body()), self._programs)
         user = User(
             id=str(uuid.uuid4()),
@@ -42,8 +46,12 @@ class RegistrationController:
             # The column keeps whole seconds; truncate so the answer equals the row.
             created_at=datetime.now(UTC).replace(microsecond=0, tzinfo=None),
         )
-        await insert_user(self._db, user)
+        keyed = None if key is None else KeyedRequest(key, fingerprint(form))
+        stored = await self._registrations.store(user, keyed)
+        user = stored.user
         add_access_fields(user_id=user.id, email=mask_email(user.email))
+        if stored.replayed:
+            add_access_fields(replayed=True)
         return JsonResponse(
             {
                 "id": user.id,

@@ -15,3 +15,9 @@ class DuplicateEmail(SchoolappError):
 
 class MigrationFailed(DatabaseUnavailable):
     """The schema could not be brought up to date; the service answers 503 meanwhile."""
+
+
+class IdempotencyKeyReused(SchoolappError):
+    """An Idempotency-Key came back with a different submission than it was first sent with."""
+
+    status_code: ClassVar[int] = 422

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from config.database import Database
 from config.errors import ConnectionLost, DuplicateKey
-from config.operation import Operation
+from config.operation import Operation, Row
 from models.errors import DuplicateEmail
 
 logger = logging.getLogger("schoolapp.users")
@@ -18,6 +18,9 @@ INSERT_USER = (
     " VALUES (%s, %s, %s, %s, %s, %s)"
 )
 USER_EXISTS = "SELECT 1 FROM users WHERE id = %s"
+# `=` compares under the column's collation: the row whose email the unique key matched.
+USER_BY_EMAIL = "SELECT id, name, email, phone, program, created_at FROM users WHERE email = %s"
+USER_BY_ID = "SELECT id, name, email, phone, program, created_at FROM users WHERE id = %s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +43,40 @@ async def insert_user(db: Database, user: User) -> None:
     attempts share one operation's deadline.
     """
     async with db.operation() as op:
+        await store_user(op, user)
+
+
+async def store_user(op: Operation, user: User) -> None:
+    """`insert_user` within an operation the caller holds."""
+    try:
+        await _insert(op, user)
+    except ConnectionLost as lost:
+        logger.warning("connection lost during INSERT, retrying once: %s", lost)
         try:
             await _insert(op, user)
-        except ConnectionLost as lost:
-            logger.warning("connection lost during INSERT, retrying once: %s", lost)
-            try:
-                await _insert(op, user)
-            except DuplicateEmail:
-                if await op.fetch_one(USER_EXISTS, (user.id,)) is None:
-                    raise
-                logger.info("the first attempt had stored the row", extra={"user_id": user.id})
+        except DuplicateEmail:
+            if await op.fetch_one(USER_EXISTS, (user.id,)) is None:
+                raise
+            logger.info("the first attempt had stored the row", extra={"user_id": user.id})
+
+
+async def find_user_by_email(op: Operation, email: str) -> User | None:
+    """The stored applicant whose email the table's unique key equates with `email`."""
+    return _user(await op.fetch_one(USER_BY_EMAIL, (email,)))
+
+
+async def find_user(op: Operation, user_id: str) -> User | None:
+    """The stored applicant with this id, or None."""
+    return _user(await op.fetch_one(USER_BY_ID, (user_id,)))
+
+
+def _user(row: Row | None) -> User | None:
+    if row is None:
+        return None
+    user_id, name, email, phone, program, created_at = row
+    # The old service could store NULL phone and program: read as "", which no
+    # valid submission equals.
+    return User(user_id, name, email, phone or "", program or "", created_at)
 
 
 async def _insert(op: Operation, user: User) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -240,3 +241,86 @@ async def test_a_pool_opens_no_more_connections_than_its_size(proxy: TcpProxy) -
         pool.close()
         await pool.wait_closed()
     await asyncio.to_thread(proxy.wait_for_active_connections, 0)
+
+
+def rows_of(server: MariaDBServer, table: str) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in server.execute(f"SELECT * FROM {table} ORDER BY 1")]
+
+
+def wait_for_rows(server: MariaDBServer, table: str, expected: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(rows_of(server, table)) != expected:
+        assert time.monotonic() < deadline, f"{table} never had {expected} rows"
+        time.sleep(0.02)
+
+
+def test_hold_keeps_the_bytes_then_release_delivers_them(
+    running: MariaDBServer, proxy: TcpProxy, connect: Connect
+) -> None:
+    running.execute("CREATE DATABASE IF NOT EXISTS held")
+    running.execute("CREATE OR REPLACE TABLE held.t (x INT)")
+    conn = connect(proxy.port, read_timeout=10, autocommit=True)
+
+    proxy.hold()
+    with concurrent.futures.ThreadPoolExecutor(1) as worker:
+        insert = worker.submit(conn.cursor().execute, "INSERT INTO held.t VALUES (1), (2)")
+        time.sleep(0.5)
+        assert not insert.done()  # neither the statement nor an answer got through
+        assert rows_of(running, "held.t") == []
+
+        proxy.release()
+
+        assert insert.result(timeout=5) == 2
+    assert rows_of(running, "held.t") == [(1,), (2,)]
+    assert select_one(conn) == (1,)  # the connection carries on
+
+
+def test_a_statement_held_past_its_clients_timeout_runs_on_release(
+    running: MariaDBServer, proxy: TcpProxy, connect: Connect
+) -> None:
+    running.execute("CREATE DATABASE IF NOT EXISTS held")
+    running.execute("CREATE OR REPLACE TABLE held.t (x INT)")
+    conn = connect(proxy.port, read_timeout=0.5, autocommit=True)
+
+    proxy.hold()
+    with pytest.raises(pymysql.OperationalError, match="timed out"):
+        conn.cursor().execute("INSERT INTO held.t VALUES (7)")
+    assert not conn.open  # the client gave up and closed its connection
+    time.sleep(0.2)
+    assert rows_of(running, "held.t") == []
+
+    proxy.release()
+
+    # The client never learns it, but the statement committed: the ambiguity a
+    # timed-out write leaves behind.
+    wait_for_rows(running, "held.t", 1)
+    assert rows_of(running, "held.t") == [(7,)]
+    proxy.wait_for_active_connections(0)
+
+
+def test_new_connections_are_held_too(
+    running: MariaDBServer, proxy: TcpProxy, connect: Connect
+) -> None:
+    proxy.hold()
+    with pytest.raises(pymysql.OperationalError, match="timed out"):
+        connect(proxy.port, read_timeout=0.5)  # the greeting is held
+
+    proxy.release()
+    assert select_one(connect(proxy.port)) == (1,)
+
+
+def test_blackhole_drops_what_hold_kept(
+    running: MariaDBServer, proxy: TcpProxy, connect: Connect
+) -> None:
+    running.execute("CREATE DATABASE IF NOT EXISTS held")
+    running.execute("CREATE OR REPLACE TABLE held.t (x INT)")
+    conn = connect(proxy.port, read_timeout=0.5, autocommit=True)
+    proxy.hold()
+    with pytest.raises(pymysql.OperationalError, match="timed out"):
+        conn.cursor().execute("INSERT INTO held.t VALUES (7)")
+
+    proxy.blackhole()
+    proxy.forward()
+
+    time.sleep(0.3)
+    assert rows_of(running, "held.t") == []

@@ -98,7 +98,9 @@ async def test_concurrent_registrations_of_one_address_store_exactly_one(
     client: httpx.AsyncClient, mysql: MySQLTarget, database: str
 ) -> None:
     email = unique_email()
-    bodies = [registration(email=email, name=f"Racer {chr(65 + i % 26)}") for i in range(40)]
+    # Each a different submission: an identical one would be a retry (201).
+    names = [f"Racer {chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(40)]
+    bodies = [registration(email=email, name=name) for name in names]
     responses = await asyncio.gather(*(client.post(REGISTER, json=b) for b in bodies))
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 39

@@ -1,4 +1,4 @@
-"""A loopback TCP proxy whose faults a test switches at any time: reset, refuse, black hole.
+"""A loopback TCP proxy whose faults a test switches at any time: reset, refuse, black hole, hold.
 
 The proxy runs its own asyncio loop in a background thread, so it keeps forwarding (or
 failing) while the test's own thread or event loop is busy or blocked. Every public
@@ -11,7 +11,7 @@ Modes:
   ``refuse()``. Connections black-holed earlier stay dead but open: they never forward
   again and are closed only when their client closes them, or by ``reset()``,
   ``refuse()`` or ``stop()`` (a client that reuses one after a partition hangs, as it
-  would in real life).
+  would in real life). Bytes held by ``hold()`` are delivered first.
 - ``reset()``: every current connection is aborted with a TCP RST on both sides; new
   connections are forwarded (a server restart or failover as the client sees it).
 - ``refuse()``: current connections are reset and the listening socket is closed, so
@@ -25,6 +25,13 @@ Modes:
   greeting. When a client closes a black-holed connection, the proxy closes its side
   towards the client; the server side is left open, as the server would never learn
   of it during a partition.
+- ``hold()``: like a black hole, nothing reaches the other side, but nothing is lost
+  either: the bytes of current and new connections, and their closes, are kept in
+  the order they came. ``release()`` (or ``forward()``) delivers all of it, in order,
+  then forwards as usual: a partition that heals and lets TCP retransmit, so that a
+  statement sent before it is executed after it, even if its client gave up and closed
+  the connection meanwhile. ``blackhole()``, ``reset()`` and ``refuse()`` drop what is
+  held.
 """
 
 from __future__ import annotations
@@ -53,6 +60,20 @@ class ProxyMode(enum.Enum):
     FORWARD = "forward"
     REFUSE = "refuse"
     BLACKHOLE = "blackhole"
+    HOLD = "hold"
+
+
+class _Closed:
+    """A held close of one side: a FIN (`error` None) or a reset."""
+
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+
+_EOF = object()
+# What a held connection kept, in arrival order: the side it came from, and its
+# bytes, its half-close (_EOF) or its close (_Closed).
+_HeldEvent = tuple["_Endpoint", "bytes | object"]
 
 
 class _Endpoint(asyncio.Protocol):
@@ -133,6 +154,7 @@ class _Link:
         self.upstream: _Endpoint | None = None
         self.dead = False  # black-holed: never forwards again
         self.aborted = False
+        self.held: list[_HeldEvent] | None = None  # a list while held
 
     def peer(self, endpoint: _Endpoint) -> _Endpoint | None:
         """The other end: None for the client while the upstream is not connected."""
@@ -156,6 +178,9 @@ class _Link:
             self.client.resume_reading()
 
     def received(self, endpoint: _Endpoint, data: bytes) -> None:
+        if self.held is not None:
+            self.held.append((endpoint, data))
+            return
         peer = self.peer(endpoint)
         if not self.dead and peer is not None and peer.open:
             assert peer.transport is not None
@@ -164,6 +189,9 @@ class _Link:
 
     def eof_received(self, endpoint: _Endpoint) -> bool:
         """Pass a half-close on; returns whether the endpoint's transport stays open."""
+        if self.held is not None:
+            self.held.append((endpoint, _EOF))
+            return True  # closed, if need be, when the half-close is delivered
         peer = self.peer(endpoint)
         if self.dead or peer is None or not peer.open:
             return False  # nothing to pass it to: let asyncio close this side
@@ -177,6 +205,14 @@ class _Link:
     def lost(self, endpoint: _Endpoint, exc: Exception | None) -> None:
         if endpoint is self.client:
             self.proxy._active -= 1
+        if self.held is not None:
+            self.held.append((endpoint, _Closed(exc)))
+        else:
+            self._pass_close(endpoint, exc)
+        if not any(end.open for end in self.endpoints()):
+            self.proxy._links.discard(self)
+
+    def _pass_close(self, endpoint: _Endpoint, exc: Exception | None) -> None:
         peer = self.peer(endpoint)
         if not self.dead and peer is not None:
             # Pass a reset on as a reset, a close as a close, as a direct link would.
@@ -184,18 +220,34 @@ class _Link:
                 peer.close()
             else:
                 peer.abort()
-        if not any(end.open for end in self.endpoints()):
-            self.proxy._links.discard(self)
+
+    def hold(self) -> None:
+        """Keep whatever comes from either side, in order, until ``release``."""
+        if self.held is None and not self.dead:
+            self.held = []
+
+    def release(self) -> None:
+        """Deliver what was held, in the order it came, then forward again."""
+        events, self.held = self.held or [], None
+        for endpoint, event in events:
+            if isinstance(event, bytes):
+                self.received(endpoint, event)
+            elif isinstance(event, _Closed):
+                self._pass_close(endpoint, event.error)
+            elif not self.eof_received(endpoint):
+                endpoint.close()
 
     def kill(self) -> None:
         """Black-hole: stop forwarding, but keep reading so a client's close is seen."""
         self.dead = True
+        self.held = None
         for endpoint in self.endpoints():
             endpoint.resume_reading()
 
     def abort(self) -> list[asyncio.Future[None]]:
         """Reset both sides; returns futures done once their sockets are closed."""
         self.aborted = True
+        self.held = None
         for endpoint in self.endpoints():
             endpoint.abort()
         return [endpoint.lost for endpoint in self.endpoints() if endpoint.transport is not None]
@@ -292,8 +344,16 @@ class TcpProxy:
             raise RuntimeError("TcpProxy loop errors:\n" + "\n".join(self._errors))
 
     def forward(self) -> None:
-        """Forward new connections normally; black-holed connections stay dead."""
+        """Forward normally; held bytes are delivered first, black-holed connections stay dead."""
         self._call(self._set_mode(ProxyMode.FORWARD, abort_current=False))
+
+    def hold(self) -> None:
+        """Keep the bytes and closes of current and new connections, in order, until released."""
+        self._call(self._set_mode(ProxyMode.HOLD, abort_current=False))
+
+    def release(self) -> None:
+        """Deliver everything held, in the order it came, then forward: ``forward()``."""
+        self.forward()
 
     def reset(self) -> None:
         """Reset every current connection (RST both ways); forward new ones."""
@@ -374,6 +434,12 @@ class TcpProxy:
         if mode is ProxyMode.BLACKHOLE:
             for link in self._links:
                 link.kill()
+        elif mode is ProxyMode.HOLD:
+            for link in self._links:
+                link.hold()
+        elif not abort_current:
+            for link in list(self._links):
+                link.release()
         if abort_current:
             await self._abort_all()
 
@@ -416,6 +482,8 @@ class TcpProxy:
         elif self._mode is ProxyMode.BLACKHOLE:
             link.kill()
         else:
+            if self._mode is ProxyMode.HOLD:
+                link.hold()
             # Hold the client's bytes in the kernel until there is somewhere to send them.
             link.client.pause_reading()
             task = asyncio.get_running_loop().create_task(self._connect_upstream(link))
