@@ -13,9 +13,11 @@ layer that raises them (nothing reaches upward):
     ├── StatementRejected            the server refused a statement (no answer: a 500)
     │   └── DuplicateKey             MySQL 1062
     ├── DuplicateEmail          409  models.errors
+    ├── IdempotencyKeyReused    422  models.errors
     └── RequestRejected         400  controllers.errors
         ├── ValidationFailed    400
         ├── InvalidBody         400
+        ├── InvalidIdempotencyKey 400
         ├── BodyTooLarge        413
         └── UnsupportedMediaType 415
 """

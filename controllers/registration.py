@@ -35,7 +35,7 @@ class RegistrationController:
         """Validate the JSON body and store it; 201 with the stored values."""
         if not _is_json(request.headers.get("content-type", "")):
             raise UnsupportedMediaType
-        key = idempotency_key(request.headers)
+        key = idempotency_key(request.scope["headers"])
         form = parse_registration(_json_object(await request.body()), self._programs)
         user = User(
             id=str(uuid.uuid4()),

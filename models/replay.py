@@ -27,7 +27,7 @@ from models.idempotency import IdempotencyKeys, KeyedRequest
 from models.users import User, find_user, find_user_by_email, store_user
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stored:
     """The applicant as stored, and whether an earlier request had stored it."""
 
