@@ -8,9 +8,10 @@ the same id, so the late one cannot add a second row.
 
 Keys last as long as the replay window. An expired key counts as unused: it is
 deleted and claimed afresh when it comes back. Besides, once an hour at most, a
-keyed registration first deletes up to `SWEEP_BATCH` expired keys; it does so
-before anything of the registration is stored, so a sweep that fails leaves
-nothing ambiguous behind (the request answers 503 and stored nothing).
+keyed registration first deletes up to `SWEEP_BATCH` expired keys (and the next
+one goes on while a whole batch was expired); it does so before anything of the
+registration is stored, so a sweep that fails leaves nothing ambiguous behind
+(the request answers 503 and stored nothing).
 """
 
 from __future__ import annotations
@@ -90,4 +91,8 @@ class IdempotencyKeys:
         if time.monotonic() < self._next_sweep:
             return
         self._next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS
-        await op.execute(SWEEP_EXPIRED_KEYS, (now - self._window, SWEEP_BATCH))
+        deleted = await op.execute(SWEEP_EXPIRED_KEYS, (now - self._window, SWEEP_BATCH))
+        if deleted >= SWEEP_BATCH:
+            # More are expired than a batch: the next keyed registration goes on,
+            # so that sweeping keeps pace with however many keys come in.
+            self._next_sweep = 0.0

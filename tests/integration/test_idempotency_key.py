@@ -248,3 +248,28 @@ async def test_a_window_of_zero_keeps_no_key(
         malformed = await client.post(REGISTER, json=registration(), headers=keyed("a b"))
     assert (first.status_code, other.status_code, malformed.status_code) == (201, 201, 400)
     assert key_rows(mysql, database, key.strip('"')) == []
+
+
+async def test_a_sweep_that_finds_a_full_batch_goes_on_at_the_next_keyed_registration(
+    make_settings: SettingsFactory, mysql: MySQLTarget, fresh_database: str
+) -> None:
+    def backlog() -> int:
+        rows = mysql.execute("SELECT COUNT(*) FROM idempotency_keys", database=fresh_database)
+        return int(rows[0][0])
+
+    left = []
+    async with serve(make_settings(db_name=fresh_database)) as client:
+        assert (await client.post(REGISTER, json=registration())).status_code == 201
+        mysql.execute(
+            "INSERT INTO idempotency_keys (idempotency_key, fingerprint, user_id, created_at)"
+            " VALUES "
+            + ", ".join(["(%s, REPEAT('0', 64), UUID(), UTC_TIMESTAMP() - INTERVAL 2 DAY)"] * 1005),
+            tuple(f"expired-{n}" for n in range(1005)),
+            database=fresh_database,
+        )
+        for _ in range(3):
+            answer = await client.post(REGISTER, json=registration(), headers=keyed(new_key()))
+            assert answer.status_code == 201
+            left.append(backlog())
+    # Each keyed registration adds its own key: 1005 - 1000 + 1, then the 5 go.
+    assert left == [6, 2, 3]
