@@ -23,6 +23,7 @@ from aiomysql import Connection
 from config.credentials import Credentials, CredentialsSource
 from config.errors import ConfigError, CredentialsRejected, DatabaseUnavailable
 from config.settings import Settings
+from config.tls import client_context
 
 logger = logging.getLogger("schoolapp.database")
 
@@ -319,6 +320,7 @@ class Database:
             "charset": "utf8mb4",
             "autocommit": True,
             "connect_timeout": self._connect_timeout,
+            "ssl": client_context(self._settings.db_ssl_mode, self._settings.db_ssl_ca),
             # TIMESTAMP values are read and written in UTC whatever the server's zone.
             "init_command": "SET time_zone = '+00:00'",
         }

@@ -27,6 +27,8 @@ _SERVICE_VARIABLES = (
     "DB_NAME",
     "DB_USER",
     "DB_PASSWORD",
+    "DB_SSL_MODE",
+    "DB_SSL_CA",
     "CORS_ORIGINS",
     "PROGRAMS",
     "LOG_LEVEL",
