@@ -71,12 +71,16 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         programs=ProgramsController(settings.programs),
         docs=DocsController(settings.programs, VERSION),
     )
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    # The pool's sessions, for checks that must run on them (the TLS tests read
+    # Ssl_cipher there: only the service's own session can tell it is encrypted).
+    app.state.database = database
+    return app
 
 
 def main() -> None:
