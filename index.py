@@ -22,14 +22,14 @@ from controllers.error_responses import EXCEPTION_HANDLERS
 from controllers.health import ReadinessController
 from controllers.middleware.access_log import AccessLogMiddleware
 from controllers.middleware.body_limit import BodyLimitMiddleware
-from controllers.middleware.cors import CORSMiddleware
+from controllers.middleware.cors_by_path import CORSByPath
 from controllers.middleware.request_id import RequestIdMiddleware
 from controllers.middleware.security_headers import SecurityHeadersMiddleware
 from controllers.programs import ProgramsController
 from controllers.registration import RegistrationController
 from models.migrations.startup import StartupMigrations
 from models.schema import create_database
-from routes.table import build_routes
+from routes.table import STAFF_PATH_PREFIXES, build_routes
 
 VERSION = "1.0.0"
 MAX_BODY_BYTES = 16 * 1024
@@ -57,14 +57,13 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         Middleware(SecurityHeadersMiddleware),
         Middleware(AccessLogMiddleware, access_log=AccessLog(settings)),
     ]
-    if settings.cors_origins:
+    if settings.cors_origins or settings.staff_cors_origins:
         middleware.append(
             Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["Content-Type", "X-Request-ID"],
-                expose_headers=["X-Request-ID", "Retry-After"],
+                CORSByPath,
+                public_origins=settings.cors_origins,
+                staff_origins=settings.staff_cors_origins,
+                staff_prefixes=STAFF_PATH_PREFIXES,
             )
         )
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES))

@@ -13,7 +13,10 @@ from config.log import request_id_var
 from controllers.errors import (
     BodyTooLarge,
     InvalidBody,
+    InvalidParameter,
+    NotFound,
     RequestRejected,
+    Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -28,6 +31,7 @@ UNAVAILABLE = "Service temporarily unavailable, please try again"
 _REJECTION_STATUS: dict[type[RequestRejected], int] = {
     ValidationFailed: 400,
     InvalidBody: 400,
+    InvalidParameter: 400,
     UnsupportedMediaType: 415,
     BodyTooLarge: 413,
 }
@@ -54,6 +58,23 @@ def database_unavailable(request: Request, exc: Exception) -> Response:
     return JsonResponse(
         {"error": UNAVAILABLE}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS}
     )
+
+
+def unauthorized(request: Request, exc: Exception) -> Response:
+    """401 with the RFC 6750 challenge: a staff route without a valid staff key."""
+    assert isinstance(exc, Unauthorized)
+    challenge = 'Bearer realm="schoolapp staff"'
+    if exc.invalid_token:
+        challenge += ', error="invalid_token"'
+    return JsonResponse(
+        {"error": exc.message}, status_code=401, headers={"WWW-Authenticate": challenge}
+    )
+
+
+def not_found(request: Request, exc: Exception) -> Response:
+    """404 for a resource the path names but that does not exist."""
+    assert isinstance(exc, NotFound)
+    return JsonResponse({"error": exc.message}, status_code=404)
 
 
 def http_error(request: Request, exc: Exception) -> Response:
@@ -83,6 +104,8 @@ def unexpected_error(exc: BaseException) -> Response:
 EXCEPTION_HANDLERS = {
     RequestRejected: rejected,
     DuplicateEmail: duplicate_email,
+    Unauthorized: unauthorized,
+    NotFound: not_found,
     DatabaseUnavailable: database_unavailable,
     HTTPException: http_error,
     ClientDisconnect: client_disconnected,

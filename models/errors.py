@@ -9,3 +9,7 @@ class DuplicateEmail(Exception):
 
 class MigrationFailed(DatabaseUnavailable):
     """The schema could not be brought up to date; the service answers 503 meanwhile."""
+
+
+class DuplicateKeyName(Exception):
+    """A staff key (revoked or not) already has this name; names are never reused."""

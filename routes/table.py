@@ -11,6 +11,9 @@ from controllers.health import ReadinessController, health
 from controllers.programs import ProgramsController
 from controllers.registration import RegistrationController
 
+# Paths that answer only to a staff key, and get CORS only from STAFF_CORS_ORIGINS.
+STAFF_PATH_PREFIXES = ("/api/registrations", "/api/audit")
+
 
 def build_routes(
     *,
