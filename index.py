@@ -27,6 +27,10 @@ from controllers.middleware.request_id import RequestIdMiddleware
 from controllers.middleware.security_headers import SecurityHeadersMiddleware
 from controllers.programs import ProgramsController
 from controllers.registration import RegistrationController
+from controllers.staff_audit import AuditController
+from controllers.staff_auth import StaffAuth
+from controllers.staff_export import ExportController
+from controllers.staff_registrations import StaffRegistrationsController
 from models.migrations.startup import StartupMigrations
 from models.schema import create_database
 from routes.table import STAFF_PATH_PREFIXES, build_routes
@@ -67,11 +71,15 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
             )
         )
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES))
+    staff_auth = StaffAuth(database)
     routes = build_routes(
         registration=RegistrationController(database, [p.value for p in settings.programs]),
         readiness=ReadinessController(database),
         programs=ProgramsController(settings.programs),
         docs=DocsController(settings.programs, VERSION),
+        staff=StaffRegistrationsController(database, staff_auth),
+        export=ExportController(database, staff_auth),
+        audit=AuditController(database, staff_auth),
     )
     app = Starlette(
         routes=routes,
