@@ -76,7 +76,7 @@ def staff_paths() -> dict[str, Any]:
         },
         "/api/registrations.csv": {
             "get": _staff(
-                "Every matching registration as CSV (UTF-8 with BOM), streamed",
+                "Every matching registration as CSV (UTF-8 with BOM, in id order), streamed",
                 "exportRegistrations",
                 {
                     "200": {

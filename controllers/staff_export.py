@@ -1,9 +1,10 @@
 """GET /api/registrations.csv: every matching registration, streamed as CSV.
 
-Rows are read in keyset batches of BATCH_ROWS, each batch its own short query
-on a pooled connection that goes back to the pool before the batch is sent:
-memory stays flat whatever the size, and no connection is held while a slow
-client reads. The audit row is written when the stream ends, with the number of
+Rows are read in keyset batches of BATCH_ROWS along the primary key (so in id
+order, not by date: see models.registrations.batch), each batch its own short
+query on a pooled connection that goes back to the pool before the batch is
+sent: memory stays flat whatever the size, and no connection is held while a
+slow client reads. The audit row is written when the stream ends, with the number of
 rows sent and whether the export was complete.
 """
 
@@ -22,7 +23,7 @@ from controllers.staff_audit import audit, filters_detail
 from controllers.staff_auth import StaffAuth
 from controllers.staff_params import FILTERS, only, registration_filters
 from controllers.streaming import StreamThenClose
-from models.registrations import Filters, Position, Registration, page
+from models.registrations import Filters, Registration, batch
 
 BATCH_ROWS = 1000
 HEADER = ("id", "name", "email", "phone", "program", "created_at_utc")
@@ -67,13 +68,13 @@ class ExportController:
 
     async def _chunks(self, filters: Filters, progress: _Progress) -> AsyncIterator[bytes]:
         yield (BOM + csv_rows([HEADER])).encode()
-        after: Position | None = None
+        after: str | None = None
         while True:
-            rows = await page(self._db, filters, after, BATCH_ROWS)
+            rows = await batch(self._db, filters, after, BATCH_ROWS)
             if rows:
                 yield csv_rows(_cells(row) for row in rows).encode()
                 progress.rows += len(rows)
             if len(rows) < BATCH_ROWS:
                 progress.complete = True
                 return
-            after = Position(rows[-1].created_at, rows[-1].id)
+            after = rows[-1].id
