@@ -21,13 +21,18 @@ from controllers.error_responses import EXCEPTION_HANDLERS
 from controllers.health import ReadinessController
 from controllers.middleware.access_log import AccessLog, AccessLogMiddleware
 from controllers.middleware.body_limit import BodyLimitMiddleware
-from controllers.middleware.cors import CORSMiddleware
+from controllers.middleware.cors_by_path import CORSByPath
 from controllers.middleware.request_id import RequestIdMiddleware
 from controllers.middleware.security_headers import SecurityHeadersMiddleware
 from controllers.programs import ProgramsController
 from controllers.registration import RegistrationController
-from models.schema import create_database, create_users_table
-from routes.table import build_routes
+from controllers.staff_audit import AuditController
+from controllers.staff_auth import StaffAuth
+from controllers.staff_export import ExportController
+from controllers.staff_registrations import StaffRegistrationsController
+from models.migrations.startup import StartupMigrations
+from models.schema import create_database
+from routes.table import STAFF_PATH_PREFIXES, build_routes
 
 VERSION = "1.0.0"
 MAX_BODY_BYTES = 16 * 1024
@@ -35,10 +40,11 @@ MAX_BODY_BYTES = 16 * 1024
 
 def create_app(settings: Settings, credentials: CredentialsSource | None = None) -> Starlette:
     """Build the ASGI app; the database pool opens in its lifespan and closes after."""
+    credentials = credentials or credentials_source(settings)
     database = Database(
         settings,
-        credentials or credentials_source(settings),
-        create_tables=create_users_table,
+        credentials,
+        create_tables=StartupMigrations(credentials, settings),
         # Only a local run creates its database; in AWS it is provisioned.
         create_database=None if settings.aws_mode else create_database,
     )
@@ -54,22 +60,25 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         Middleware(SecurityHeadersMiddleware),
         Middleware(AccessLogMiddleware, access_log=AccessLog(settings)),
     ]
-    if settings.cors_origins:
+    if settings.cors_origins or settings.staff_cors_origins:
         middleware.append(
             Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["Content-Type", "X-Request-ID"],
-                expose_headers=["X-Request-ID", "Retry-After"],
+                CORSByPath,
+                public_origins=settings.cors_origins,
+                staff_origins=settings.staff_cors_origins,
+                staff_prefixes=STAFF_PATH_PREFIXES,
             )
         )
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES))
+    staff_auth = StaffAuth(database)
     routes = build_routes(
         registration=RegistrationController(database, [p.value for p in settings.programs]),
         readiness=ReadinessController(database),
         programs=ProgramsController(settings.programs),
         docs=DocsController(settings.programs, VERSION),
+        staff=StaffRegistrationsController(database, staff_auth),
+        export=ExportController(database, staff_auth),
+        audit=AuditController(database, staff_auth),
     )
     app = Starlette(
         routes=routes,
@@ -84,7 +93,14 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
 
 
 def main() -> None:
-    """Serve on PORT; a configuration that cannot work exits at once with one line."""
+    """Serve on PORT; a configuration that cannot work exits at once with one line.
+
+    With arguments, run a staff command instead (`python index.py migrate`, see --help).
+    """
+    if len(sys.argv) > 1:
+        from controllers.cli import run  # noqa: PLC0415 (the server never needs it)
+
+        raise SystemExit(run(sys.argv[1:]))
     try:
         settings = load_settings()
         setup_logging(settings)

@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     db_ssl_ca: Path | None = Field(default_factory=_default_ssl_ca)
 
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Origins of staff tools allowed to call the staff routes; CORS_ORIGINS never applies there.
+    staff_cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     programs: Annotated[tuple[Program, ...], NoDecode] = DEFAULT_PROGRAMS
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: LogFormat = "json"
@@ -109,7 +111,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with {SECRET_ARN_PREFIX}")
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "staff_cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):

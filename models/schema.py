@@ -1,4 +1,7 @@
-"""The `users` table as the old service created it, and the local database."""
+"""The `users` table as the old service created it, and the local database.
+
+The table is created by the first migration (models/migrations/versions/0001_users.py).
+"""
 
 from __future__ import annotations
 
@@ -17,19 +20,7 @@ CREATE TABLE IF NOT EXISTS users (
 """
 
 
-# Looked up first: "IF NOT EXISTS" on an existing object makes the driver warn.
-TABLE_EXISTS = (
-    "SELECT 1 FROM information_schema.tables"
-    " WHERE table_schema = DATABASE() AND table_name = 'users'"
-)
 DATABASE_EXISTS = "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s"
-
-
-async def create_users_table(conn: Connection) -> None:
-    """Create the `users` table when it is missing."""
-    async with conn.cursor() as cursor:
-        if not await cursor.execute(TABLE_EXISTS):
-            await cursor.execute(CREATE_USERS_TABLE)
 
 
 async def create_database(conn: Connection, name: str) -> None:

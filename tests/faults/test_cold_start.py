@@ -13,6 +13,8 @@ from tests.support.service_process import ServiceProcess
 from tests.support.tcp_proxy import TcpProxy
 
 POOL_MAX = 5
+# A database behind HEAD is migrated at start-up over one short-lived connection of its own.
+MIGRATION_CONNECTIONS = 1
 CONCURRENT = 64
 
 
@@ -40,7 +42,7 @@ def test_64_concurrent_requests_on_a_fresh_process_stay_within_the_pool(
             statuses = asyncio.run(burst(service.base_url))
             assert statuses == [201] * CONCURRENT
             # Every connection the process ever opened went through the proxy.
-            assert proxy.total_connections <= POOL_MAX
+            assert proxy.total_connections <= POOL_MAX + MIGRATION_CONNECTIONS
             assert proxy.active_connections <= POOL_MAX
         # Stopped: the pool closed every connection it had, none leaked.
         proxy.wait_for_active_connections(0)

@@ -13,7 +13,7 @@ from config.credentials import DirectCredentials
 from config.database import Database
 from config.errors import ConnectionLost, DatabaseUnavailable, DuplicateKey, StatementRejected
 from config.operation import Operation
-from models.schema import create_users_table
+from models.migrations.startup import StartupMigrations
 from tests.support.app_client import SettingsFactory
 from tests.support.mysql_target import MySQLTarget
 
@@ -35,7 +35,10 @@ async def db(make_settings: SettingsFactory, fresh_database: str) -> AsyncIterat
         db_query_timeout=QUERY_TIMEOUT,
         db_pool_max=1,
     )
-    database = Database(settings, DirectCredentials(settings), create_tables=create_users_table)
+    credentials = DirectCredentials(settings)
+    database = Database(
+        settings, credentials, create_tables=StartupMigrations(credentials, settings)
+    )
     await database.start()
     yield database
     await database.close()
