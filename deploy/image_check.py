@@ -45,6 +45,7 @@ from podman_cli import ImageCheckError, Podman
 
 ROOT = Path(__file__).resolve().parent.parent
 CI_BUDGET_SECONDS = 120.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 HOST_CA_BUNDLE = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
 
 
@@ -95,12 +96,12 @@ def check(stack: ExitStack, podman: Podman, workdir: Path) -> None:
     with timed("stand-in base tarball"):
         tarball, cached = base_tarball(workdir)
         print(f"  base: {tarball} ({'cached' if cached else 'built with mmdebstrap'})")
-    stack.callback(podman.run, "rmi", "--ignore", base)
+    stack.callback(podman.run, "rmi", "--force", "--ignore", base)
     with timed("stand-in imported"):
         import_base(podman, tarball, base, python_version_of(ROOT / "Dockerfile"))
 
     server = stack.enter_context(BundleServer(make_ca_bundle()))
-    stack.callback(podman.run, "rmi", "--ignore", refused)
+    stack.callback(podman.run, "rmi", "--force", "--ignore", refused)
     with timed("wrong RDS_CA_SHA256 refused"):
         status, output = build(podman, base, refused, server.url, "0" * 64)
         if status == 0 or "does not match RDS_CA_SHA256" not in output:
@@ -108,7 +109,7 @@ def check(stack: ExitStack, podman: Podman, workdir: Path) -> None:
                 f"a wrong RDS_CA_SHA256 did not fail the build at the CA step "
                 f"(status {status}):\n{output[-3000:]}"
             )
-    stack.callback(podman.run, "rmi", "--ignore", image)
+    stack.callback(podman.run, "rmi", "--force", "--ignore", image)
     with timed("image built"):
         downloads = server.downloads
         status, output = build(podman, base, image, server.url, server.sha256)
@@ -144,7 +145,8 @@ def check(stack: ExitStack, podman: Podman, workdir: Path) -> None:
 def leftovers(podman: Podman) -> None:
     """Fail if a container or image of this run is still there after the cleanup."""
     pid = f"{os.getpid()}-"
-    names = podman.run("ps", "--all", "--format", "{{.Names}}").split()
+    # --external: the working containers of an interrupted `podman build` too.
+    names = podman.run("ps", "--all", "--external", "--format", "{{.Names}} {{.Image}}").split()
     tags = podman.run("images", "--format", "{{.Repository}}:{{.Tag}}").split()
     left = [n for n in names + tags if "schoolapp-image-check" in n and pid in n]
     if left:
@@ -152,13 +154,16 @@ def leftovers(podman: Podman) -> None:
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    """Turn a stop signal into a failure, so the cleanup runs; further signals wait for it."""
+    for each in STOP_SIGNALS:
+        signal.signal(each, signal.SIG_IGN)
+    raise ImageCheckError(f"stopped by {signal.Signals(signum).name}")
 
 
 def main() -> int:
     """Run the check; 0 when everything held, 1 with `image check FAILED: ...` if not."""
     started = float(os.environ.get("IMAGE_CHECK_STARTED") or time.time())
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _stop)
     print("image check: build the Dockerfile with podman and run it as ECS does", flush=True)
     failed = False

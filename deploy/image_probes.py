@@ -59,11 +59,11 @@ class ThrowAwayDatabase:
                 connect_timeout=5,
                 autocommit=True,
             )
+            with connection, connection.cursor() as cursor:
+                cursor.execute(sql, args)
+                row = cursor.fetchone()
         except pymysql.MySQLError as exc:
-            raise ImageCheckError(f"the database server does not answer: {exc}") from exc
-        with connection, connection.cursor() as cursor:
-            cursor.execute(sql, args)
-            row = cursor.fetchone()
+            raise ImageCheckError(f"database: {sql}: {exc}") from exc
         return row[0] if row else None
 
     def __enter__(self) -> ThrowAwayDatabase:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 # Every call has a ceiling, so a hung podman fails the check instead of CI's 90 minutes.
 DEFAULT_TIMEOUT_SECONDS = 300.0
+TERMINATE_SECONDS = 10.0
 PID_MAX = Path("/proc/sys/kernel/pid_max")
 
 
@@ -85,15 +87,32 @@ class Podman:
         if self._executable is None:
             raise ImageCheckError("podman cannot run: it is not on PATH")
         try:
-            return subprocess.run(  # noqa: S603 - argv built by this module, no shell
+            process = subprocess.Popen(  # noqa: S603 - argv built by this module, no shell
                 [self._executable, *args],
                 env=self._env,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=timeout,
-                check=False,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            raise ImageCheckError(f"podman {' '.join(args[:2])} ran over {timeout:.0f} s") from None
         except OSError as exc:
             raise ImageCheckError(f"podman cannot run: {exc}") from exc
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _terminate(process)
+            raise ImageCheckError(f"podman {' '.join(args[:2])} ran over {timeout:.0f} s") from None
+        except BaseException:
+            _terminate(process)
+            raise
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _terminate(process: subprocess.Popen[str]) -> None:
+    """SIGTERM first: an interrupted `podman build` then removes its working container."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.communicate(timeout=TERMINATE_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
