@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
+from types import TracebackType
 
 from podman_cli import ImageCheckError, Podman
 
@@ -36,6 +40,8 @@ MMDEBSTRAP_OPTIONS = (
 )
 # Security updates land in the sources' suites; a week-old stand-in is rebuilt.
 MAX_AGE_SECONDS = 7 * 24 * 3600
+MMDEBSTRAP_TIMEOUT_SECONDS = 600.0
+MMDEBSTRAP_STOP_SECONDS = 120.0
 SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 FROM_PYTHON = re.compile(r"^FROM\s+(?:docker\.io/(?:library/)?)?python:(\d+\.\d+)\S*", re.MULTILINE)
 
@@ -67,56 +73,99 @@ def _suite() -> str:
     return suite
 
 
-def _mmdebstrap(*args: str, log: Path, timeout: float) -> None:
-    with log.open("w") as out:
-        try:
-            result = subprocess.run(  # noqa: S603 - fixed program, arguments built here
-                ["mmdebstrap", *args],  # noqa: S607 - found on PATH like apt itself
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ImageCheckError(f"mmdebstrap cannot run: {exc}") from exc
-    if result.returncode != 0:
-        tail = "\n".join(log.read_text().splitlines()[-15:])
-        raise ImageCheckError(f"mmdebstrap failed ({result.returncode}):\n{tail}")
+class BaseTarball:
+    """The stand-in's root filesystem as a tarball: from the cache, or built in the background.
 
+    mmdebstrap takes half a minute or more, so it starts on entry and runs while
+    the caller does other work (installing podman); `wait()` collects it. Leaving
+    the context stops a build still running and removes its partial tarball.
+    """
 
-def base_tarball(workdir: Path, cache_dir: Path = CACHE_DIR) -> tuple[Path, bool]:
-    """The stand-in's root filesystem as a tarball, and whether it came from the cache."""
-    sources, suite = _debian_sources(), _suite()
-    version = subprocess.run(
-        ["mmdebstrap", "--version"],  # noqa: S607
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    key = hashlib.sha256(
-        json.dumps([sources.read_text(), suite, MMDEBSTRAP_OPTIONS, version]).encode()
-    ).hexdigest()[:16]
-    tarball = cache_dir / f"base-{key}.tar"
-    if tarball.is_file() and time.time() - tarball.stat().st_mtime < MAX_AGE_SECONDS:
-        return tarball, True
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = cache_dir / f"base-{key}.partial-{workdir.name}.tar"
-    try:
-        _mmdebstrap(
-            *MMDEBSTRAP_OPTIONS,
-            suite,
-            str(partial),
-            str(sources),
-            log=workdir / "mmdebstrap.log",
-            timeout=600,
+    def __init__(self, workdir: Path, cache_dir: Path = CACHE_DIR) -> None:
+        self._sources, self._suite = _debian_sources(), _suite()
+        mmdebstrap = shutil.which("mmdebstrap")
+        if mmdebstrap is None:
+            raise ImageCheckError("mmdebstrap is not on PATH")
+        self._mmdebstrap = mmdebstrap
+        version = subprocess.run(  # noqa: S603 - a fixed argument
+            [mmdebstrap, "--version"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        shape = [self._sources.read_text(), self._suite, MMDEBSTRAP_OPTIONS, version]
+        key = hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
+        self._cache_dir = cache_dir
+        self.path = cache_dir / f"base-{key}.tar"
+        self._partial = cache_dir / f"base-{key}.partial-{workdir.name}.tar"
+        self._log = workdir / "mmdebstrap.log"
+        self.cached = (
+            self.path.is_file() and time.time() - self.path.stat().st_mtime < MAX_AGE_SECONDS
         )
-        partial.rename(tarball)  # atomic: a concurrent run sees all of it or none
-    finally:
-        partial.unlink(missing_ok=True)
-    for stale in cache_dir.glob("base-*.tar"):
-        if stale != tarball and ".partial-" not in stale.name:
-            stale.unlink(missing_ok=True)
-    return tarball, False
+        self.build_seconds = 0.0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._started = 0.0
+
+    def __enter__(self) -> BaseTarball:
+        if not self.cached:
+            self._cache_dir.mkdir(parents=True, exist_ok=True)
+            self._started = time.monotonic()
+            with self._log.open("wb") as log:
+                try:
+                    self._process = subprocess.Popen(  # noqa: S603 - arguments built here
+                        [
+                            self._mmdebstrap,
+                            *MMDEBSTRAP_OPTIONS,
+                            self._suite,
+                            str(self._partial),
+                            str(self._sources),
+                        ],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                except OSError as exc:
+                    raise ImageCheckError(f"mmdebstrap cannot run: {exc}") from exc
+        return self
+
+    def wait(self) -> Path:
+        """The tarball, once mmdebstrap (if it had to run) has finished."""
+        if self._process is None:
+            return self.path
+        try:
+            status = self._process.wait(timeout=MMDEBSTRAP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise ImageCheckError(
+                f"mmdebstrap ran over {MMDEBSTRAP_TIMEOUT_SECONDS:.0f} s"
+            ) from None
+        self._process = None
+        self.build_seconds = time.monotonic() - self._started
+        if status != 0:
+            tail = "\n".join(self._log.read_text(errors="replace").splitlines()[-15:])
+            raise ImageCheckError(f"mmdebstrap failed ({status}):\n{tail}")
+        self._partial.rename(self.path)  # atomic: a concurrent run sees all of it or none
+        for stale in self._cache_dir.glob("base-*.tar"):
+            if stale != self.path and ".partial-" not in stale.name:
+                stale.unlink(missing_ok=True)
+        return self.path
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            # On SIGTERM mmdebstrap finishes its current phase, then unmounts and removes
+            # its temporary root; SIGKILL would leave both, so only if it hangs.
+            process.terminate()
+            try:
+                process.wait(timeout=MMDEBSTRAP_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self._partial.unlink(missing_ok=True)
 
 
 def import_base(podman: Podman, tarball: Path, tag: str, python_version: str) -> None:

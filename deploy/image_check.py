@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Build the Dockerfile with podman and check the image runs as ECS runs it.
 
-    bash .ci/image-check      (installs podman, runc and mmdebstrap, then runs this)
+    bash .ci/image-check
 
-1. podman must run here (image_check FAILS otherwise; it never skips);
-2. the base image is a stand-in built from this machine's Debian (base_standin.py);
+1. podman must run here: it installs podman, runc, netavark and mmdebstrap from
+   Debian when missing, and FAILS if podman then cannot run (it never skips);
+2. the base image is a stand-in built from this machine's Debian (base_standin.py),
+   in the background while podman installs;
 3. the Dockerfile's RDS CA step downloads a test bundle from a loopback server:
    once with a wrong RDS_CA_SHA256, which must fail the build, then for real;
 4. the image holds nothing from tests/, .git or .venv, and the pinned bundle;
@@ -31,8 +33,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
 
-from base_standin import base_tarball, import_base, python_version_of
+from base_standin import BaseTarball, import_base, python_version_of
 from ca_bundle_server import BundleServer, make_ca_bundle
+from debian_packages import DebianPackages
 from image_probes import (
     ThrowAwayDatabase,
     check_image_files,
@@ -46,6 +49,8 @@ from podman_cli import ImageCheckError, Podman
 ROOT = Path(__file__).resolve().parent.parent
 CI_BUDGET_SECONDS = 120.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# netavark: podman 4.3 does not start without a network backend, even for --network=host.
+PODMAN_PACKAGES = ("podman", "runc", "netavark")
 HOST_CA_BUNDLE = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
 
 
@@ -85,7 +90,7 @@ def build(podman: Podman, base: str, tag: str, ca_url: str, ca_sha256: str) -> t
     return result.returncode, result.stdout + result.stderr
 
 
-def check(stack: ExitStack, podman: Podman, workdir: Path) -> None:
+def check(stack: ExitStack, workdir: Path) -> None:
     """Every step above; each thing made is registered on `stack` for removal."""
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
     base = f"localhost/schoolapp-image-check-base:{run_id}"
@@ -93,9 +98,22 @@ def check(stack: ExitStack, podman: Podman, workdir: Path) -> None:
     refused = f"{image}-refused"
     container = f"schoolapp-image-check-{run_id}"
 
+    packages = DebianPackages()
+    with timed("mmdebstrap ready"):
+        packages.ensure("mmdebstrap")
+    tarballs = stack.enter_context(BaseTarball(workdir))
+    # The stand-in builds (when not cached) while podman installs: a fresh machine's
+    # two slowest steps, side by side.
+    with timed("podman ready"):
+        installed = packages.ensure(*PODMAN_PACKAGES)
+        podman = Podman(workdir)
+        version = podman.version()
+        print(f"  podman {version} with runc; installed now: {', '.join(installed) or 'nothing'}")
+    stack.callback(leftovers, podman)
     with timed("stand-in base tarball"):
-        tarball, cached = base_tarball(workdir)
-        print(f"  base: {tarball} ({'cached' if cached else 'built with mmdebstrap'})")
+        tarball = tarballs.wait()
+        how = "cached" if tarballs.cached else f"mmdebstrap took {tarballs.build_seconds:.1f} s"
+        print(f"  base: {tarball} ({how})")
     stack.callback(podman.run, "rmi", "--force", "--ignore", base)
     with timed("stand-in imported"):
         import_base(podman, tarball, base, python_version_of(ROOT / "Dockerfile"))
@@ -168,12 +186,8 @@ def main() -> int:
     print("image check: build the Dockerfile with podman and run it as ECS does", flush=True)
     failed = False
     try:
-        with tempfile.TemporaryDirectory(prefix="image-check-") as tmp:
-            podman = Podman(Path(tmp))
-            print(f"  podman {podman.version()} with runc", flush=True)
-            with ExitStack() as stack:
-                stack.callback(leftovers, podman)
-                check(stack, podman, Path(tmp))
+        with tempfile.TemporaryDirectory(prefix="image-check-") as tmp, ExitStack() as stack:
+            check(stack, Path(tmp))
     except ImageCheckError as exc:
         failed = True
         # A cleanup that fails after a failed step: both are told, the cause first.
