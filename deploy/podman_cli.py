@@ -61,8 +61,8 @@ class Podman:
         """podman's version, once `podman info` has shown that it works here."""
         if self._executable is None:
             raise ImageCheckError(
-                "podman cannot run: it is not on PATH (.ci/image-check installs it from "
-                "Debian's packages: podman, runc, mmdebstrap)"
+                "podman cannot run: it is not on PATH, though the check installs Debian's "
+                "podman, runc and netavark when dpkg does not list them"
             )
         info = self.run("info", "--format", "{{.Host.OCIRuntime.Name}} {{.Version.Version}}")
         runtime, _, version = info.strip().partition(" ")
