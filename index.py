@@ -22,14 +22,18 @@ from controllers.error_responses import EXCEPTION_HANDLERS
 from controllers.health import ReadinessController
 from controllers.middleware.access_log import AccessLog, AccessLogMiddleware
 from controllers.middleware.body_limit import BodyLimitMiddleware
-from controllers.middleware.cors import CORSMiddleware
+from controllers.middleware.cors_by_path import CORSByPath
 from controllers.middleware.request_id import RequestIdMiddleware
 from controllers.middleware.security_headers import SecurityHeadersMiddleware
 from controllers.programs import ProgramsController
 from controllers.registration import RegistrationController
+from controllers.staff_audit import AuditController
+from controllers.staff_auth import StaffAuth
+from controllers.staff_export import ExportController
+from controllers.staff_registrations import StaffRegistrationsController
 from models.migrations.startup import StartupMigrations
 from models.schema import create_database
-from routes.table import build_routes
+from routes.table import STAFF_PATH_PREFIXES, build_routes
 
 VERSION = "1.0.0"
 MAX_BODY_BYTES = 16 * 1024
@@ -57,17 +61,17 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         Middleware(SecurityHeadersMiddleware),
         Middleware(AccessLogMiddleware, access_log=AccessLog(settings)),
     ]
-    if settings.cors_origins:
+    if settings.cors_origins or settings.staff_cors_origins:
         middleware.append(
             Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["Content-Type", "X-Request-ID", "Idempotency-Key"],
-                expose_headers=["X-Request-ID", "Retry-After"],
+                CORSByPath,
+                public_origins=settings.cors_origins,
+                staff_origins=settings.staff_cors_origins,
+                staff_prefixes=STAFF_PATH_PREFIXES,
             )
         )
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES))
+    staff_auth = StaffAuth(database)
     routes = build_routes(
         registration=RegistrationController(
             database,
@@ -77,13 +81,20 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         readiness=ReadinessController(database),
         programs=ProgramsController(settings.programs),
         docs=DocsController(settings.programs, VERSION),
+        staff=StaffRegistrationsController(database, staff_auth),
+        export=ExportController(database, staff_auth),
+        audit=AuditController(database, staff_auth),
     )
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    # The pool's sessions, for checks that must run on them (the TLS tests read
+    # Ssl_cipher there: only the service's own session can tell it is encrypted).
+    app.state.database = database
+    return app
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Throw-away databases on the local server, through tests/support's MySQLTarget.
 
-Both servers find the service's own table in their database, as a restarted
-production service does, so start-up measures the usual path.
+Both servers find the service's schema at its newest migration in their
+database, as a restarted production service does, so start-up measures the
+usual path (a first migration imports Alembic: about 0.5 s and 22 MB).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pymysql
 
 from bench.errors import BenchError
 from bench.options import Options
-from models.schema import CREATE_USERS_TABLE
+from tests.support.cli import run_cli
 from tests.support.mysql_target import MySQLTarget
 
 
@@ -44,10 +45,12 @@ def open_target(opts: Options) -> tuple[MySQLTarget, str]:
 
 
 def create_with_table(target: MySQLTarget, name: str) -> None:
-    """A fresh database holding the service's users table."""
+    """A fresh database migrated by `python index.py migrate`, as an operator does it."""
     target.drop_database(name)
     target.create_database(name)
-    target.execute(CREATE_USERS_TABLE, database=name)
+    done = run_cli(["migrate"], target.environment(name))
+    if done.returncode != 0:
+        raise BenchError(f"cannot migrate {name}: {done.stderr.strip()}")
 
 
 def count_rows(target: MySQLTarget, name: str, emails: Sequence[str] = ()) -> int:

@@ -9,15 +9,20 @@ layer that raises them (nothing reaches upward):
     ├── DatabaseUnavailable     503  unreachable, or no answer in time
     │   ├── CredentialsRejected      MySQL 1045, e.g. after a password rotation
     │   ├── UnknownDatabase          MySQL 1049 (local mode then creates it)
-    │   └── ConnectionLost           broke mid-statement: it may or may not have run
+    │   ├── ConnectionLost           broke mid-statement: it may or may not have run
+    │   └── MigrationFailed          models.errors: the schema could not be brought up to date
     ├── StatementRejected            the server refused a statement (no answer: a 500)
     │   └── DuplicateKey             MySQL 1062
     ├── DuplicateEmail          409  models.errors
     ├── IdempotencyKeyReused    422  models.errors
+    ├── DuplicateKeyName             models.errors: staff key names are never reused (CLI)
+    ├── Unauthorized            401  controllers.errors: no valid staff key
+    ├── NotFound                404  controllers.errors
     └── RequestRejected         400  controllers.errors
         ├── ValidationFailed    400
         ├── InvalidBody         400
         ├── InvalidIdempotencyKey 400
+        ├── InvalidParameter    400  a query parameter or path value
         ├── BodyTooLarge        413
         └── UnsupportedMediaType 415
 """

@@ -21,6 +21,7 @@ from config.deadline import Deadline, operation_timeout
 from config.driver_errors import map_driver_errors
 from config.errors import ConfigError, CredentialsRejected, DatabaseUnavailable, UnknownDatabase
 from config.settings import Settings
+from config.tls import client_context
 
 logger = logging.getLogger("schoolapp.database")
 
@@ -160,6 +161,7 @@ class ConnectionPool:
             "charset": "utf8mb4",
             "autocommit": True,
             "connect_timeout": self._settings.db_connect_timeout,
+            "ssl": client_context(self._settings.db_ssl_mode, self._settings.db_ssl_ca),
             # TIMESTAMP values are read and written in UTC whatever the server's zone.
             "init_command": "SET time_zone = '+00:00'",
         }

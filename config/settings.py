@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -10,6 +12,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from config.errors import ConfigError
+from config.tls import RDS_CA_BUNDLE, VERIFYING_MODES, SslMode, check_ca_bundle
 
 SECRET_ARN_PREFIX = "arn:aws:secretsmanager:"  # noqa: S105 (a prefix, not a secret)
 LogFormat = Literal["json", "text"]
@@ -48,6 +51,24 @@ def parse_programs(text: str) -> tuple[Program, ...]:
     return tuple(programs)
 
 
+AWS_FIELDS = ("param_host_path", "param_db_name_path", "param_user_path", "db_secret_arn")
+
+
+def _aws_mode(values: Mapping[str, Any]) -> bool:
+    return any(values.get(name) for name in AWS_FIELDS)
+
+
+def _default_ssl_mode(values: dict[str, Any]) -> SslMode:
+    # Production (AWS mode) encrypts and verifies; a local run keeps the plain default.
+    return "verify-identity" if _aws_mode(values) else "disabled"
+
+
+def _default_ssl_ca(values: dict[str, Any]) -> Path | None:
+    if _aws_mode(values) and values.get("db_ssl_mode") in VERIFYING_MODES:
+        return RDS_CA_BUNDLE
+    return None
+
+
 class Settings(BaseSettings):
     """Every setting of the service; unset variables take the documented defaults."""
 
@@ -74,8 +95,14 @@ class Settings(BaseSettings):
     # How long a repeated identical registration, or a repeated Idempotency-Key, is
     # a retry answered with the stored row; 0 turns both off.
     replay_window_seconds: int = Field(86_400, ge=0, le=366 * 86_400)
+    # Defaults depend on the mode (declared above): verify-identity with the RDS
+    # bundle in AWS mode, disabled locally.
+    db_ssl_mode: SslMode = Field(default_factory=_default_ssl_mode)
+    db_ssl_ca: Path | None = Field(default_factory=_default_ssl_ca)
 
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Origins of staff tools allowed to call the staff routes; CORS_ORIGINS never applies there.
+    staff_cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     programs: Annotated[tuple[Program, ...], NoDecode] = DEFAULT_PROGRAMS
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: LogFormat = "json"
@@ -87,7 +114,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with {SECRET_ARN_PREFIX}")
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "staff_cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -113,17 +140,35 @@ class Settings(BaseSettings):
             raise _conflict("DB_SECRET_ARN", "is required when a PARAM_* variable is set")
         return self
 
+    @field_validator("db_ssl_mode", mode="before")
+    @classmethod
+    def _ssl_mode_spelling(cls, value: Any) -> Any:
+        # Also the MySQL client's own spelling, VERIFY_IDENTITY.
+        return value.lower().replace("_", "-") if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _ssl_ca_fits_the_mode(self) -> Self:
+        """A verifying mode needs a CA bundle that loads; the others must not be given one."""
+        mode, ca = self.db_ssl_mode, self.db_ssl_ca
+        if mode in VERIFYING_MODES:
+            if ca is None:
+                raise _conflict("DB_SSL_CA", f"is required with DB_SSL_MODE={mode}")
+            try:
+                check_ca_bundle(ca)
+            except ValueError as exc:
+                raise _conflict("DB_SSL_CA", str(exc)) from None
+        elif ca is not None:
+            # Refused rather than ignored: whoever set it believes the server is verified.
+            raise _conflict(
+                "DB_SSL_CA",
+                f"verifies nothing with DB_SSL_MODE={mode}; use verify-ca or verify-identity",
+            )
+        return self
+
     @property
     def aws_mode(self) -> bool:
         """True when any Parameter Store / Secrets Manager variable is set."""
-        return any(
-            (
-                self.param_host_path,
-                self.param_db_name_path,
-                self.param_user_path,
-                self.db_secret_arn,
-            )
-        )
+        return _aws_mode(self.__dict__)
 
 
 def _conflict(variable: str, problem: str) -> PydanticCustomError:

@@ -17,6 +17,7 @@ import pymysql
 
 from config.credentials import Credentials
 from config.settings import Settings
+from config.tls import client_context
 
 if TYPE_CHECKING:
     import sqlalchemy
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 def pymysql_connect_args(
     credentials: Credentials, settings: Settings, read_timeout: float
 ) -> dict[str, Any]:
-    """PyMySQL's connect arguments, matching the pool's (UTC, utf8mb4, connect timeout)."""
+    """PyMySQL's connect arguments, matching the pool's (UTC, utf8mb4, timeout, TLS)."""
     return {
         "host": credentials.host,
         "port": credentials.port,
@@ -34,6 +35,8 @@ def pymysql_connect_args(
         "database": credentials.database,
         "charset": "utf8mb4",
         "connect_timeout": settings.db_connect_timeout,
+        # The same TLS as the pool; PyMySQL refuses a server that offers none.
+        "ssl": client_context(settings.db_ssl_mode, settings.db_ssl_ca),
         "read_timeout": read_timeout,
         "write_timeout": read_timeout,
         "init_command": "SET time_zone = '+00:00'",

@@ -1,7 +1,7 @@
-"""Operators' commands, run as `python index.py COMMAND` with the service's settings.
+"""Operators' commands (migrate, keys), run as `python index.py COMMAND`.
 
-They reach the database the service is configured for (local or AWS mode), so
-they read the same variables and credentials. Results go to stdout, problems
+They reach the database the service is configured for (local or AWS mode)
+with the same variables and credentials. Results go to stdout, problems
 to stderr with a non-zero status: 2 for a configuration that cannot work, 1
 for a database that cannot be reached or refuses.
 """
@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from config.credentials import CredentialsSource, credentials_source
 from config.errors import ConfigError, DatabaseUnavailable
 from config.settings import Settings, load_settings
+from controllers.cli_keys import add_commands as add_key_commands
 from models.migrations.runner import upgrade
 
 Command = Callable[[argparse.Namespace, Settings, CredentialsSource], int]
@@ -56,4 +57,5 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     sub = commands.add_parser("migrate", help="apply the pending schema migrations")
     sub.set_defaults(command=migrate)
+    add_key_commands(commands)
     return parser

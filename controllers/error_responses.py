@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from config.errors import DatabaseUnavailable
 from config.log import request_id_var
-from controllers.errors import RequestRejected, ValidationFailed
+from controllers.errors import NotFound, RequestRejected, Unauthorized, ValidationFailed
 from controllers.responses import JsonResponse
 from models.errors import DuplicateEmail, IdempotencyKeyReused
 
@@ -61,6 +61,25 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def unauthorized(request: Request, exc: Exception) -> Response:
+    """401 with the RFC 6750 challenge: a staff route without a valid staff key."""
+    assert isinstance(exc, Unauthorized)
+    challenge = 'Bearer realm="schoolapp staff"'
+    if exc.invalid_token:
+        challenge += ', error="invalid_token"'
+    return JsonResponse(
+        {"error": exc.message},
+        status_code=exc.status_code,
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """404 for a resource the path names but that does not exist."""
+    assert isinstance(exc, NotFound)
+    return JsonResponse({"error": exc.message}, status_code=exc.status_code)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 and 405 (with its Allow header), as JSON."""
     assert isinstance(exc, HTTPException)
@@ -89,6 +108,8 @@ EXCEPTION_HANDLERS = {
     RequestRejected: rejected,
     DuplicateEmail: duplicate_email,
     IdempotencyKeyReused: idempotency_key_reused,
+    Unauthorized: unauthorized,
+    NotFound: not_found,
     DatabaseUnavailable: database_unavailable,
     HTTPException: http_error,
     ClientDisconnect: client_disconnected,

@@ -61,3 +61,28 @@ class BodyTooLarge(RequestRejected):
 
 class InvalidIdempotencyKey(RequestRejected):
     """The Idempotency-Key header is malformed or too long."""
+
+
+class InvalidParameter(RequestRejected):
+    """A query parameter or path value cannot be read (a date, a cursor, a limit)."""
+
+
+class Unauthorized(SchoolappError):
+    """No staff key, or one that is unknown or revoked; the message never quotes the key."""
+
+    status_code: ClassVar[int] = 401
+
+    def __init__(self, message: str, *, invalid_token: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.invalid_token = invalid_token
+
+
+class NotFound(SchoolappError):
+    """The resource named in the path does not exist."""
+
+    status_code: ClassVar[int] = 404
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -10,6 +10,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from config.settings import Program
 from controllers.idempotency import KEY_PATTERN
+from controllers.openapi_staff import SECURITY_SCHEMES, STAFF_MODELS, staff_paths
 from controllers.registration_form import RegistrationForm
 from controllers.schemas import (
     ErrorBody,
@@ -26,6 +27,7 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (ProgramList, "serialization"),
     (Health, "serialization"),
     (Readiness, "serialization"),
+    *((model, "serialization") for model in STAFF_MODELS),
 ]
 
 
@@ -72,7 +74,10 @@ def openapi_document(programs: Sequence[Program], version: str) -> dict[str, Any
         "info": {
             "title": "schoolapp API",
             "version": version,
-            "description": "Registers applicants to the school's programs.",
+            "description": (
+                "Registers applicants to the school's programs. Staff routes need a staff"
+                " key: Authorize with it, then try them."
+            ),
         },
         "paths": {
             "/health": {
@@ -153,6 +158,7 @@ def openapi_document(programs: Sequence[Program], version: str) -> dict[str, Any
                     },
                 }
             },
+            **staff_paths(),
         },
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
     }

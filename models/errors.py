@@ -21,3 +21,7 @@ class IdempotencyKeyReused(SchoolappError):
     """An Idempotency-Key came back with a different submission than it was first sent with."""
 
     status_code: ClassVar[int] = 422
+
+
+class DuplicateKeyName(SchoolappError):
+    """A staff key (revoked or not) already has this name; names are never reused."""

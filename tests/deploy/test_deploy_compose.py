@@ -102,6 +102,15 @@ def test_app_sets_what_the_task_definition_sets(compose: dict[str, Any]) -> None
     assert task_definition_environment() <= environment(compose, "app").keys()
 
 
+def test_the_database_speaks_only_tls_and_the_app_only_tls(compose: dict[str, Any]) -> None:
+    # mysql:8 makes its own certificates; no host name in them and their CA in
+    # the data volume, so the app encrypts without verifying (see the file).
+    assert "--require-secure-transport=ON" in service(compose, "db")["command"]
+    app = environment(compose, "app")
+    assert app["DB_SSL_MODE"] == "required"
+    assert "DB_SSL_CA" not in app
+
+
 def test_app_port_and_start_order(compose: dict[str, Any]) -> None:
     ports = [str(port) for port in service(compose, "app")["ports"]]
     assert any(port.endswith("3000:3000") for port in ports)

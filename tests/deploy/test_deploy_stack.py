@@ -31,6 +31,7 @@ SERVICE_ENVIRONMENT = {
     "PARAM_DB_NAME_PATH",
     "PARAM_USER_PATH",
     "DB_SECRET_ARN",
+    "DB_SSL_MODE",
     "AWS_REGION",
     "CORS_ORIGINS",
 }
@@ -103,6 +104,22 @@ def parameter_default(template: Template, value: Any) -> Any:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def resolve(template: Template, value: Any) -> Any:
+    """value with Ref (parameter defaults), Fn::Split, Fn::Select and Fn::Join worked out."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    [(function, argument)] = value.items()
+    if function == "Ref":
+        return parameter_default(template, value)
+    if function == "Fn::Split":
+        return str(resolve(template, argument[1])).split(argument[0])
+    if function == "Fn::Select":
+        return resolve(template, argument[1])[int(argument[0])]
+    if function == "Fn::Join":
+        return argument[0].join(str(resolve(template, part)) for part in argument[1])
+    return value
 
 
 # ------------------------------------------------------------------ security groups
@@ -283,6 +300,8 @@ def check_service(template: Template) -> list[str]:
             problems.append(f"{name} must name a Parameter Store entry of the stack")
     if get_att(environment.get("DB_SECRET_ARN")) != f"{database_id}.MasterUserSecret.SecretArn":
         problems.append("DB_SECRET_ARN must be the database's managed secret")
+    if environment.get("DB_SSL_MODE") != "verify-identity" or "DB_SSL_CA" in environment:
+        problems.append("DB_SSL_MODE must be verify-identity, against the image's RDS bundle")
     if ref(environment.get("AWS_REGION")) != "AWS::Region":
         problems.append("AWS_REGION must be the stack's region")
     stop = int(container.get("StopTimeout", 30))
@@ -442,12 +461,30 @@ def check_database(template: Template) -> list[str]:
     ):
         problems.append("the database must be encrypted with the stack's key")
 
+    problems += check_secure_transport(template, database)
+
     parameters = resources(template, "AWS::SSM::Parameter")
     if len(parameters) != 3 or {p.get("Type") for p in parameters.values()} != {"String"}:
         problems.append("the stack must create the three String parameters")
     values = [get_att(p.get("Value")) for p in parameters.values()]
     if f"{database_id}.Endpoint.Address" not in values:
         problems.append("the host parameter must hold the database endpoint")
+    return problems
+
+
+def check_secure_transport(template: Template, database: dict[str, Any]) -> list[str]:
+    """The database's own parameter group, of its engine's family, refuses plain text."""
+    groups = resources(template, "AWS::RDS::DBParameterGroup")
+    group = groups.get(ref(database.get("DBParameterGroupName")) or "")
+    if group is None:
+        return ["the database must use a parameter group of the stack"]
+    problems = []
+    version = str(resolve(template, database.get("EngineVersion")))
+    family = "mysql" + ".".join(version.split(".")[:2])
+    if resolve(template, group.get("Family")) != family:
+        problems.append(f"the parameter group's family must be {family}")
+    if str(group.get("Parameters", {}).get("require_secure_transport")).upper() not in ("1", "ON"):
+        problems.append("the database must refuse connections without TLS")
     return problems
 
 
@@ -648,6 +685,26 @@ MUTATIONS: dict[str, tuple[Callable[[Template], Any], Callable[[Template], list[
             ManageMasterUserPassword=False, MasterUserPassword="hunter22"
         ),
         check_database,
+    ),
+    "plain-text connections allowed": (
+        lambda t: resource(t, "DbParameterGroup")["Parameters"].update(
+            require_secure_transport="0"
+        ),
+        check_database,
+    ),
+    "default parameter group": (
+        lambda t: resource(t, "Database").pop("DBParameterGroupName"),
+        check_database,
+    ),
+    "parameter group of another engine version": (
+        lambda t: resource(t, "DbParameterGroup").update(Family="mysql8.0"),
+        check_database,
+    ),
+    "TLS without verification": (
+        lambda t: next(e for e in container(t)["Environment"] if e["Name"] == "DB_SSL_MODE").update(
+            Value="required"
+        ),
+        check_service,
     ),
     "MySQL 5.7": (
         lambda t: t["Parameters"]["DbEngineVersion"].update(Default="5.7.44"),

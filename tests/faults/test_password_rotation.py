@@ -39,6 +39,7 @@ async def test_the_service_keeps_registering_across_a_rotation(
         param_db_name_path=aws.put_parameter(database),
         db_secret_arn=arn,
         db_connect_timeout=2.0,
+        db_ssl_mode="disabled",  # the shared test server need not offer TLS
     )
     async with serve(settings) as client:
         assert await register(client) == 201
@@ -68,6 +69,7 @@ async def test_a_rejected_password_that_the_secret_does_not_fix_is_a_503(
         param_user_path=aws.put_parameter(user),
         db_secret_arn=aws.create_secret({"password": password, "port": mysql.port}),
         db_connect_timeout=2.0,
+        db_ssl_mode="disabled",  # the shared test server need not offer TLS
     )
     async with serve(settings) as client:
         assert await register(client) == 201

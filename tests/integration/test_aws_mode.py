@@ -20,9 +20,16 @@ pytestmark = pytest.mark.anyio
 MISSING_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf"
 
 
+# The shared test server need not offer TLS, and AWS mode's default TLS needs the
+# RDS bundle of the image: tests/integration/test_database_tls.py covers both.
+NO_TLS = "disabled"
+
+
 def aws_settings(**values: Any) -> Settings:
     # Direct DB_* values that would point elsewhere: AWS mode must ignore them.
-    return Settings(db_host="192.0.2.1", db_user="nobody", db_name="nothing", **values)
+    return Settings(
+        db_host="192.0.2.1", db_user="nobody", db_name="nothing", db_ssl_mode=NO_TLS, **values
+    )
 
 
 async def test_the_service_starts_from_parameters_and_secret(
@@ -68,7 +75,7 @@ async def test_the_secret_supplies_what_no_parameter_names(
 
 
 def process_environment(aws: MotoAws, **variables: str) -> dict[str, str]:
-    return {**aws.environment, **variables}
+    return {**aws.environment, "DB_SSL_MODE": NO_TLS, **variables}
 
 
 def test_the_real_process_serves_in_aws_mode(

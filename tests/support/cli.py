@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
+from tests.support.environment import without_service_variables
 from tests.support.service_process import ROOT
-
-# Variables of the developer's shell that would point a command at another database.
-_SERVICE_PREFIXES = ("DB_", "PARAM_", "AWS_", "CORS_", "STAFF_", "PROGRAMS", "LOG_", "PORT")
 
 
 def cli_environment(environment: dict[str, str]) -> dict[str, str]:
-    """This process's environment without service variables, plus `environment`."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(_SERVICE_PREFIXES)}
-    return {**inherited, **environment}
+    """This process's environment without the service's variables, plus `environment`."""
+    return {**without_service_variables(), **environment}
 
 
 def start_cli(args: list[str], environment: dict[str, str]) -> subprocess.Popen[str]:

@@ -3,7 +3,9 @@
 It runs the system's mariadbd on a port of its own on 127.0.0.1 with its own data
 directory under a directory the caller gives (e.g. from ``tmp_path_factory``), reads
 no option file, and lets root in over TCP with an empty password. The system server
-on port 3306 is never touched.
+on port 3306 is never touched. Given TLS files, it serves TLS and refuses plain-text
+clients (``require_secure_transport``, as the RDS parameter group sets it); without
+them it offers no TLS at all.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -34,6 +38,30 @@ _INNODB_OPTIONS = (
 )
 _SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes; keep a margin
 _PORT_IN_USE = "Address already in use"
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """PEM files for the server: the CA it trusts, its certificate and its key."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def options(self) -> list[str]:
+        """mariadbd's options to serve TLS with these files and nothing but TLS."""
+        return [
+            f"--ssl-ca={self.ca}",
+            f"--ssl-cert={self.cert}",
+            f"--ssl-key={self.key}",
+            "--require-secure-transport=ON",
+        ]
+
+    def client_context(self) -> ssl.SSLContext:
+        """For the tests' own root connections: the CA is checked, the name is not."""
+        context = ssl.create_default_context(cafile=self.ca)
+        context.check_hostname = False
+        return context
 
 
 class _PortInUseError(RuntimeError):
@@ -71,8 +99,11 @@ class MariaDBServer:
     and stops on exit; it never deletes ``base_dir``.
     """
 
-    def __init__(self, base_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, base_dir: Path, port: int | None = None, tls: ServerTls | None = None
+    ) -> None:
         self._base_dir = base_dir
+        self._tls = tls
         self._requested_port = port
         self._port = port or 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -197,6 +228,8 @@ class MariaDBServer:
         return f"MariaDBServer({self.host}:{self._port}, datadir={self.datadir})"
 
     def _connect(self, database: str | None = None, **options: Any) -> pymysql.Connection[Any]:
+        if self._tls is not None:
+            options["ssl"] = self._tls.client_context()
         return pymysql.connect(
             host=LOOPBACK,
             port=self._port,
@@ -206,6 +239,10 @@ class MariaDBServer:
             autocommit=True,
             **options,
         )
+
+    def _tls_options(self) -> list[str]:
+        # --skip-ssl: newer servers (11.4+) would otherwise make a certificate of their own.
+        return self._tls.options() if self._tls is not None else ["--skip-ssl"]
 
     def _user_options(self) -> list[str]:
         # mariadbd refuses to run as root unless told to; as anyone else --user is moot.
@@ -249,6 +286,7 @@ class MariaDBServer:
             f"--pid-file={self._base_dir / 'mariadbd.pid'}",
             f"--log-error={self.error_log}",
             "--skip-name-resolve",
+            *self._tls_options(),
             *self._user_options(),
             *_INNODB_OPTIONS,
         ]

@@ -11,6 +11,10 @@ from config.errors import ConfigError
 from config.settings import DEFAULT_PROGRAMS, Program, Settings, load_settings, parse_programs
 from tests.support.environment import settings_variables
 
+# AWS mode's default TLS needs the RDS CA bundle, which only the image holds;
+# tests/unit/test_tls_settings.py covers that default.
+NO_RDS_BUNDLE = ("DB_SSL_MODE", "required")
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,11 +37,13 @@ def test_defaults_serve_the_local_database() -> None:
 
 def test_any_aws_variable_selects_aws_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:db")
+    monkeypatch.setenv(*NO_RDS_BUNDLE)
     assert load_settings().aws_mode
 
 
 def test_parameters_without_a_secret_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARAM_HOST_PATH", "/schoolapp/host")
+    monkeypatch.setenv(*NO_RDS_BUNDLE)
     with pytest.raises(ConfigError, match=r"^DB_SECRET_ARN: is required"):
         load_settings()
 

@@ -1,7 +1,6 @@
 """Idempotency keys: which registration each `Idempotency-Key` a client sent names.
 
-Revision: 0003_idempotency_keys; follows 0001_users (the lead re-chains the steps
-of other branches in between).
+Revision: 0003_idempotency_keys; follows 0002_staff_access.
 
 One row a key, written before the registration's INSERT: the key exactly as sent
 (case-sensitive, hence ascii_bin), the SHA-256 (hex) of the normalised submission
@@ -16,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0003_idempotency_keys"
-down_revision = "0001_users"
+down_revision = "0002_staff_access"
 branch_labels = None
 depends_on = None
 

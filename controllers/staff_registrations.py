@@ -1,0 +1,99 @@
+"""Staff routes over registrations: the filtered list, day and program totals, erasure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from config.database import Database
+from controllers.errors import InvalidParameter, NotFound
+from controllers.responses import JsonResponse
+from controllers.staff_audit import audit, filters_detail
+from controllers.staff_auth import StaffAuth
+from controllers.staff_params import (
+    FILTERS,
+    PAGING,
+    cursor,
+    encode_cursor,
+    limit,
+    only,
+    registration_filters,
+)
+from models.registrations import Filters, Position, Registration, delete, page, totals
+
+DEFAULT_STATS_DAYS = 30
+
+
+def _registration(row: Registration) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "email": row.email,
+        "phone": row.phone,
+        "program": row.program,
+        "created_at": row.created_at.isoformat() + "Z",
+    }
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat() + "Z"
+
+
+class StaffRegistrationsController:
+    """GET /api/registrations, GET /api/registrations/stats, DELETE /api/registrations/{id}."""
+
+    def __init__(self, db: Database, auth: StaffAuth) -> None:
+        self._db = db
+        self._auth = auth
+
+    async def list(self, request: Request) -> Response:
+        """200 {"registrations": [...], "next": cursor or null}, newest first."""
+        key = await self._auth.authenticate(request)
+        params = only(request.query_params, FILTERS + PAGING)
+        filters, size, after = registration_filters(params), limit(params), cursor(params)
+        rows = await page(self._db, filters, after, size + 1)
+        more, rows = len(rows) > size, rows[:size]
+        following = encode_cursor(Position(rows[-1].created_at, rows[-1].id)) if more else None
+        detail = {**filters_detail(filters), "cursor": after is not None, "limit": size}
+        await audit(self._db, key, "registrations.list", detail, len(rows))
+        return JsonResponse({"registrations": [_registration(r) for r in rows], "next": following})
+
+    async def stats(self, request: Request) -> Response:
+        """200 with totals per program and per UTC day; the last 30 days by default."""
+        key = await self._auth.authenticate(request)
+        filters = registration_filters(only(request.query_params, FILTERS))
+        before = filters.before
+        if before is None:
+            today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0)
+            before = today.replace(microsecond=0) + timedelta(days=1)
+        since = filters.since or before - timedelta(days=DEFAULT_STATS_DAYS)
+        if since >= before:
+            raise InvalidParameter("since must be before until")
+        bounded = Filters(filters.program, since, before, filters.prefix)
+        counted = await totals(self._db, bounded)
+        total = sum(count for _, count in counted.by_program)
+        await audit(self._db, key, "registrations.stats", filters_detail(bounded), total)
+        return JsonResponse(
+            {
+                "since": _stamp(since),
+                "before": _stamp(before),
+                "total": total,
+                "by_program": [{"program": p, "count": n} for p, n in counted.by_program],
+                "by_day": [{"day": d.isoformat(), "count": n} for d, n in counted.by_day],
+            }
+        )
+
+    async def delete(self, request: Request) -> Response:
+        """204 once the registration is erased; 404 when there is none with that id."""
+        key = await self._auth.authenticate(request)
+        # The route takes UUIDs only (ids are uuid4, lower-case as str() writes them).
+        registration_id = str(request.path_params["id"])
+        erased = await delete(self._db, registration_id)
+        detail = {"id": registration_id}
+        await audit(self._db, key, "registrations.delete", detail, 1 if erased else 0)
+        if not erased:
+            raise NotFound("Registration not found")
+        return Response(status_code=204)
