@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.app_client import SettingsFactory, serve
+from tests.support.app_client import CORS_ORIGIN, SettingsFactory, serve
 from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import registration
 
@@ -273,3 +273,16 @@ async def test_a_sweep_that_finds_a_full_batch_goes_on_at_the_next_keyed_registr
             left.append(backlog())
     # Each keyed registration adds its own key: 1005 - 1000 + 1, then the 5 go.
     assert left == [6, 2, 3]
+
+
+async def test_the_form_may_send_the_header_cross_origin(client: httpx.AsyncClient) -> None:
+    preflight = await client.options(
+        REGISTER,
+        headers={
+            "Origin": CORS_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, idempotency-key",
+        },
+    )
+    assert preflight.status_code == 204
+    assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
