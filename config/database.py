@@ -182,6 +182,11 @@ class Database:
         row = await cursor.fetchone()
         return tuple(row) if row is not None else None
 
+    async def fetch_all(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Run one query and return all its rows."""
+        cursor = await self._statement(sql, args)
+        return [tuple(row) for row in await cursor.fetchall()]
+
     async def ping(self, within: float) -> bool:
         """True when the server answers a ping within `within` seconds."""
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -11,6 +13,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from config.errors import ConfigError
 
 SECRET_ARN_PREFIX = "arn:aws:secretsmanager:"  # noqa: S105 (a prefix, not a secret)
+
+MailBackend = Literal["ses", "files", "off"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,18 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 
+    # Unset: `files` in local mode, `off` in AWS mode (see `mail_mode`).
+    mail_backend: MailBackend | None = None
+    mail_from: str | None = None
+    mail_configuration_set: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    mail_dir: Path = Path("outbox-mail")
+    # Unset: the templates shipped in controllers/templates/mail.
+    mail_template_dir: Path | None = None
+    # Emails a second this task sends at most: SES's starting production quota.
+    mail_rate: float = Field(14.0, gt=0, le=1000)
+    mail_concurrency: int = Field(4, ge=1, le=32)
+    school_name: str = Field("Our School", min_length=1, max_length=200)
+
     @field_validator("db_secret_arn")
     @classmethod
     def _secret_arn_shape(cls, value: str | None) -> str | None:
@@ -94,10 +110,35 @@ class Settings(BaseSettings):
     def _parse_programs(cls, value: Any) -> Any:
         return parse_programs(value) if isinstance(value, str) else value
 
-    @field_validator("log_level", "log_format", mode="before")
+    @field_validator("log_level", "log_format", "mail_backend", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _sender_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        # "Admissions <admissions@example.edu>" or a bare address; never a second header.
+        _, address = parseaddr(value)
+        if any(c in value for c in "\r\n") or "@" not in address:
+            raise ValueError("must be an address, or a name and an address in <>")
+        return value
+
+    @field_validator("school_name")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(c in value for c in "\r\n"):
+            raise ValueError("must be one line")
+        return value.strip()
+
+    @property
+    def mail_mode(self) -> MailBackend:
+        """MAIL_BACKEND, or its default: `files` locally; `off` in AWS, where files reach nobody."""
+        if self.mail_backend is not None:
+            return self.mail_backend
+        return "off" if self.aws_mode else "files"
 
     @property
     def aws_mode(self) -> bool:
@@ -124,4 +165,6 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError("DB_POOL_MIN", "must not exceed DB_POOL_MAX")
     if settings.aws_mode and not settings.db_secret_arn:
         raise ConfigError("DB_SECRET_ARN", "is required when a PARAM_* variable is set")
+    if settings.mail_mode == "ses" and not settings.mail_from:
+        raise ConfigError("MAIL_FROM", "is required when MAIL_BACKEND is ses")
     return settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +22,21 @@ from models.users import User, insert_user
 
 
 class RegistrationController:
-    """Registers applicants into the database, one per request."""
+    """Registers applicants into the database, one per request.
 
-    def __init__(self, db: Database, programs: Sequence[str]) -> None:
+    `on_registered` is told each new id once its row is committed (the
+    confirmation email's hand-off); it does no I/O and cannot fail.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        programs: Sequence[str],
+        on_registered: Callable[[str], None] | None = None,
+    ) -> None:
         self._db = db
         self._programs = tuple(programs)
+        self._on_registered = on_registered
 
     async def register(self, request: Request) -> Response:
         """Validate the JSON body and store it; 201 with the stored values."""
@@ -43,6 +53,8 @@ class RegistrationController:
             created_at=datetime.now(UTC).replace(microsecond=0, tzinfo=None),
         )
         await insert_user(self._db, user)
+        if self._on_registered is not None:
+            self._on_registered(user.id)
         add_access_fields(user_id=user.id, email=mask_email(user.email))
         return JsonResponse(
             {
