@@ -9,8 +9,8 @@ A registration reaches it twice over: the controller hands the new id over
 right after the commit (`registered`, no I/O), and every `RECONCILE_SECONDS`,
 starting at start-up, it looks for committed registrations that still have no
 outbox row (their process died before writing it, or an old-service task took
-them). Either way the row is written with INSERT IGNORE, so the paths and the
-tasks agree on one row, hence one email.
+them). Either way an id already recorded is left as it is, so the paths and
+the tasks agree on one row, hence one email.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ registration stays one autocommitted INSERT (bench/outbox_write.py measured a
 transactional outbox row at +110 µs of client CPU a registration, a batched
 row written after the commit at +13 µs). `add` writes rows for ids handed
 over after their commit; `find_unrecorded` finds committed registrations that
-still have none (their process died first). Several senders share the table:
+still have none (their process died first); an id already there is left
+as it is, so both paths and every task agree on one row. Several senders share the table:
 `claim_due` takes due rows with FOR UPDATE SKIP LOCKED, so two never take the
 same row, and leases them, so a row claimed by a task that dies falls due again.
 All times are the database server's clock (UTC), the one clock every task shares.
@@ -54,7 +55,11 @@ def _marks(count: int) -> str:
     return ", ".join(["%s"] * count)
 
 
-ADD = "INSERT IGNORE INTO mail_outbox (user_id, status, due_at, created_at) VALUES {}"
+# Not INSERT IGNORE: that would also pass over bad data, and warn on every duplicate.
+ADD = (
+    "INSERT INTO mail_outbox (user_id, status, due_at, created_at) VALUES {}"
+    " ON DUPLICATE KEY UPDATE user_id = user_id"
+)
 ADD_ROW = "(%s, 'pending', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))"
 
 

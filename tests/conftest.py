@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,28 @@ from tests.support.moto_aws import MotoAws, moto_server
 from tests.support.mysql_target import MySQLTarget, mysql_target
 
 CORS_ORIGIN = "https://apply.example.edu"
+MAIL_VARIABLES = (
+    "MAIL_BACKEND",
+    "MAIL_FROM",
+    "MAIL_CONFIGURATION_SET",
+    "MAIL_TEMPLATE_DIR",
+    "MAIL_RATE",
+    "MAIL_CONCURRENCY",
+    "SCHOOL_NAME",
+    "AWS_ENDPOINT_URL_SESV2",
+)
+
+
+@pytest.fixture(autouse=True)
+def _mail_stays_in_the_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An app under test writes its emails (local mode: `.eml` files) into the test's folder.
+
+    Without it every registration of the suite would leave a file in the repository,
+    and a developer's MAIL_* variables would change what the tests send.
+    """
+    for name in MAIL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MAIL_DIR", str(tmp_path / "mail"))
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,9 @@ import sys
 from tests.support.service_process import ROOT
 
 # Variables of the developer's shell that would point a command at another database.
-_SERVICE_PREFIXES = ("DB_", "PARAM_", "AWS_", "CORS_", "STAFF_", "PROGRAMS", "LOG_", "PORT")
+_SERVICE_PREFIXES = (
+    "DB_", "PARAM_", "AWS_", "CORS_", "STAFF_", "PROGRAMS", "LOG_", "PORT", "MAIL_", "SCHOOL_"
+)  # fmt: skip
 
 
 def cli_environment(environment: dict[str, str]) -> dict[str, str]:

@@ -32,6 +32,15 @@ _SERVICE_VARIABLES = (
     "LOG_LEVEL",
     "LOG_FORMAT",
     "PORT",
+    "AWS_ENDPOINT_URL_SESV2",
+    "MAIL_BACKEND",
+    "MAIL_FROM",
+    "MAIL_CONFIGURATION_SET",
+    "MAIL_DIR",
+    "MAIL_TEMPLATE_DIR",
+    "MAIL_RATE",
+    "MAIL_CONCURRENCY",
+    "SCHOOL_NAME",
 )
 
 
@@ -45,6 +54,8 @@ class ServiceProcess:
         self._environment = {
             **{k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES},
             "PORT": str(self.port),
+            # Emails of the files backend (local mode's default) stay beside the log.
+            "MAIL_DIR": str(log_path.parent / "mail"),
             **environment,
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -90,6 +101,12 @@ class ServiceProcess:
         """Send SIGTERM, as ECS does to stop a task."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, as in an out-of-memory kill."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
 
     def stop(self) -> None:
         """Stop the process if it still runs (SIGTERM, then SIGKILL)."""

@@ -26,6 +26,12 @@ VARIABLES = (
     "PROGRAMS",
     "LOG_LEVEL",
     "LOG_FORMAT",
+    "MAIL_BACKEND",
+    "MAIL_FROM",
+    "MAIL_CONFIGURATION_SET",
+    "MAIL_RATE",
+    "MAIL_CONCURRENCY",
+    "SCHOOL_NAME",
 )
 
 
@@ -129,3 +135,41 @@ def test_the_password_never_shows_in_a_repr(monkeypatch: pytest.MonkeyPatch) -> 
     settings = load_settings()
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in str(settings)
+
+
+def test_mail_goes_to_files_locally_and_nowhere_in_aws_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().mail_mode == "files"
+    monkeypatch.setenv("DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:db")
+    assert load_settings().mail_mode == "off"
+    monkeypatch.setenv("MAIL_BACKEND", "SES")
+    monkeypatch.setenv("MAIL_FROM", "Admissions <admissions@school.example.edu>")
+    assert load_settings().mail_mode == "ses"
+
+
+def test_ses_needs_a_sender(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAIL_BACKEND", "ses")
+    with pytest.raises(ConfigError, match=r"^MAIL_FROM: is required when MAIL_BACKEND is ses$"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MAIL_BACKEND", "smtp"),
+        ("MAIL_FROM", "admissions"),
+        ("MAIL_FROM", "a@school.example.edu\r\nBcc: everyone@example.com"),
+        ("MAIL_CONFIGURATION_SET", "has spaces"),
+        ("MAIL_RATE", "0"),
+        ("MAIL_CONCURRENCY", "100"),
+        ("SCHOOL_NAME", "Two\nLines"),
+    ],
+)
+def test_a_bad_mail_value_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.variable == variable
