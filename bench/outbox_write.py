@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiomysql
 import pymysql
@@ -66,7 +67,7 @@ INSERT_OUTBOX = (
 BATCH = 200
 
 
-def connect_args(database: str | None) -> dict[str, object]:
+def connect_args(database: str | None) -> dict[str, Any]:
     return {
         "host": os.environ.get("DB_HOST", "127.0.0.1"),
         "port": int(os.environ.get("DB_PORT", "3306")),
@@ -81,7 +82,7 @@ def connect_args(database: str | None) -> dict[str, object]:
 def admin(sql: str) -> None:
     args = connect_args(None)
     args["database"] = args.pop("db")
-    with pymysql.connect(**args) as conn, conn.cursor() as cursor:  # type: ignore[arg-type]
+    with pymysql.connect(**args) as conn, conn.cursor() as cursor:
         cursor.execute(sql)
 
 
@@ -112,7 +113,8 @@ class Handoff:
                 marks = ", ".join(["(%s, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))"] * len(batch))
                 async with self.pool.acquire() as conn, conn.cursor() as cursor:
                     await cursor.execute(
-                        f"INSERT IGNORE INTO mail_outbox (user_id, due_at, created_at) VALUES {marks}",
+                        "INSERT INTO mail_outbox (user_id, due_at, created_at)"
+                        f" VALUES {marks} ON DUPLICATE KEY UPDATE user_id = user_id",
                         batch,
                     )
 
@@ -199,7 +201,8 @@ async def main() -> None:
         for name in names:
             result = await measure(name, VARIANTS[name], args.rows, args.concurrency)
             results[name].append(result)
-            print(f"round {round_ + 1} {name:12} " + "  ".join(f"{k} {v:.1f}" for k, v in result.items()))
+            figures = "  ".join(f"{k} {v:.1f}" for k, v in result.items())
+            print(f"round {round_ + 1} {name:12} {figures}")
     print(f"\nmedians of {args.rounds} rounds, {args.rows} rows, concurrency {args.concurrency}")
     base = statistics.median(r["cpu_us"] for r in results["insert"])
     for name, runs in results.items():

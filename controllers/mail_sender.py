@@ -29,6 +29,7 @@ from config.settings import Settings
 from controllers.mail_delivery import Delivery, Outcome, Result
 from controllers.mail_message import ConfirmationEmail
 from models import mail_outbox
+from models.mail_outbox import OwedMail
 
 logger = logging.getLogger("schoolapp.mail")
 
@@ -155,9 +156,20 @@ class MailSender:
         )
         if not owed:
             return False
-        self._outcomes += await asyncio.gather(*map(self._delivery.deliver, owed))
-        await self._record_outcomes()
+        await asyncio.gather(*map(self._deliver, owed))
         return True
+
+    async def _deliver(self, owed: OwedMail) -> None:
+        # Recorded as soon as sent: a process killed mid-batch then leaves only
+        # the emails under way to be sent again when their lease ends.
+        outcome = await self._delivery.deliver(owed)
+        try:
+            await _record(self._db, outcome)
+        except DatabaseUnavailable as exc:
+            logger.warning("mail: outcome kept to record later: %s", exc)
+            self._outcomes.append(outcome)
+            return
+        _log(outcome)
 
     async def _record_handed(self) -> None:
         while self._handed:
