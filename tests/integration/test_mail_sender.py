@@ -31,6 +31,7 @@ from tests.support.mail import outbox, row_if, wait_for_async
 from tests.support.moto_aws import MotoAws
 from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import registration, unique_email
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.anyio
 
@@ -225,3 +226,27 @@ async def test_an_ses_outage_of_any_length_loses_no_email_and_sends_each_once(
     assert sorted(delivered) == sorted(emails)  # each exactly once
     assert {r["status"] for r in outbox(mysql, ses_settings.db_name).values()} == {"sent"}
     assert ses.answered["unavailable"] >= 40
+
+
+async def test_the_sender_rides_out_a_database_outage(
+    make_settings: SettingsFactory, fresh_database: str, mysql: MySQLTarget, tmp_path: Path
+) -> None:
+    with TcpProxy(mysql.host, mysql.port) as proxy:
+        settings = make_settings(db_host=proxy.host, db_port=proxy.port, db_name=fresh_database)
+        async for client in serve(settings):
+            before = await register(client)
+            await wait_for_async((tmp_path / "mail" / f"{before['id']}.eml").exists, 10, "email")
+            proxy.refuse()
+            await asyncio.sleep(3)  # the sender's rounds fail meanwhile
+            proxy.forward()
+            for _ in range(100):
+                answer = await client.post("/api/register", json=registration())
+                if answer.status_code == 201:
+                    break
+                await asyncio.sleep(0.1)
+            assert answer.status_code == 201, answer.text
+            after = answer.json()
+            await wait_for_async(
+                (tmp_path / "mail" / f"{after['id']}.eml").exists, 40, "email after the outage"
+            )
+    assert {row["status"] for row in outbox(mysql, fresh_database).values()} == {"sent"}
