@@ -1,14 +1,15 @@
 """Registrations while the confirmation-email sender works through 10,000 emails, vs no sender.
 
-    .venv/bin/python bench/mail_sender.py [--rounds 2] [--duration 8] [--connections 32,2]
+    .venv/bin/python bench/mail_sender.py [--rounds 2] [--duration 8] [--loads 32,4@20]
 
 Against the local MariaDB (DB_HOST/DB_PORT/DB_USER/DB_PASSWORD, root on
 127.0.0.1:3306 by default), each run starts `python index.py` fresh on a fresh
 database and drives `POST /api/register` with `wrk -t1` (bench/register.lua)
-for a warm-up and then `--duration` seconds, once the machine is idle. At 32
-connections the service is saturated (the sender then yields: one email a
-second); at 2 it has time to spare (the sender runs at its rate), the load of a
-real admissions form. Scenarios, alternating each round:
+for a warm-up and then `--duration` seconds, once the machine is idle. Loads:
+`32` is 32 connections flat out, the service saturated (the sender then yields,
+one email a second); `4@20` is 4 connections pausing 20 ms before each request
+(bench/register_paced.lua), at most 200 a second: time to spare, as with a real
+admissions form (the sender runs at its rate). Scenarios, alternating each round:
 
 - `off`: MAIL_BACKEND=off, no sender: today's registration path;
 - `ses-14/s`: the sender on, through SES (a stand-in endpoint on loopback that
@@ -50,6 +51,7 @@ import pymysql
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 REGISTER_LUA = BENCH_DIR / "register.lua"
+PACED_LUA = BENCH_DIR / "register_paced.lua"
 BACKLOG = 10_000
 SCENARIOS = {
     "off": {"MAIL_BACKEND": "off"},
@@ -59,10 +61,26 @@ SCENARIOS = {
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+@dataclass(frozen=True)
+class Load:
+    """N connections, each pausing `pause_ms` before a request (0: flat out)."""
+
+    connections: int
+    pause_ms: int
+
+    @classmethod
+    def parse(cls, text: str) -> Load:
+        connections, _, pause = text.partition("@")
+        return cls(int(connections), int(pause or 0))
+
+    def __str__(self) -> str:
+        return f"c={self.connections}" + (f"@{self.pause_ms}ms" if self.pause_ms else "")
+
+
 @dataclass
 class Run:
     scenario: str
-    connections: int
+    load: Load
     per_s: float
     p50_ms: float
     p99_ms: float
@@ -192,11 +210,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def wrk(url: str, seconds: float, connections: int, latency: bool) -> dict[str, object]:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(REGISTER_LUA)]
+def wrk(url: str, seconds: float, load: Load, latency: bool) -> dict[str, object]:
+    script = PACED_LUA if load.pause_ms else REGISTER_LUA
+    command = ["wrk", "-t1", f"-c{load.connections}", f"-d{seconds}s", "-s", str(script)]
     if latency:
         command.append("--latency")
-    command += [f"{url}/api/register", "--", secrets.token_hex(6), "count"]
+    command += [f"{url}/api/register", "--", secrets.token_hex(6), "count", str(load.pause_ms)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     for line in output.splitlines():
         if line.startswith("BENCH_JSON "):
@@ -205,9 +224,7 @@ def wrk(url: str, seconds: float, connections: int, latency: bool) -> dict[str, 
     raise RuntimeError(f"wrk printed no BENCH_JSON line:\n{output}")
 
 
-def measure(
-    scenario: str, connections: int, args: argparse.Namespace, ses_url: str, logs: Path
-) -> Run:
+def measure(scenario: str, load: Load, args: argparse.Namespace, ses_url: str, logs: Path) -> Run:
     database = f"bench_mail_{uuid.uuid4().hex[:10]}"
     query(f"CREATE DATABASE {database}")
     port = free_port()
@@ -232,10 +249,10 @@ def measure(
             url = f"http://127.0.0.1:{port}"
             wait_healthy(url, log.name)
             settle()
-            wrk(url, args.warmup, connections, latency=False)
+            wrk(url, args.warmup, load, latency=False)
             sent_before = query("SELECT COUNT(*) FROM mail_outbox WHERE status = 'sent'", database)
             cpu_before = cpu_seconds(service.pid)
-            result = wrk(url, args.duration, connections, latency=True)
+            result = wrk(url, args.duration, load, latency=True)
             cpu = cpu_seconds(service.pid) - cpu_before
             sent = query("SELECT COUNT(*) FROM mail_outbox WHERE status = 'sent'", database)
         finally:
@@ -250,7 +267,7 @@ def measure(
     seconds = int(result["duration_us"]) / 1e6  # type: ignore[call-overload]
     return Run(
         scenario=scenario,
-        connections=connections,
+        load=load,
         per_s=requests / seconds,
         p50_ms=latency["p50"] / 1000,
         p99_ms=latency["p99"] / 1000,
@@ -277,7 +294,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--duration", type=float, default=8)
-    parser.add_argument("--connections", default="32,2", help="comma-separated loads")
+    parser.add_argument("--loads", default="32,4@20", help="CONNECTIONS[@PAUSE_MS],...")
     parser.add_argument("--serve-ses", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_ses:
@@ -286,27 +303,27 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
-    loads = [int(c) for c in args.connections.split(",")]
+    loads = [Load.parse(text) for text in args.loads.split(",")]
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bench-mail-") as logs, accepting_ses() as ses_url:
         for round_ in range(args.rounds):
             order = list(SCENARIOS) if round_ % 2 == 0 else list(reversed(SCENARIOS))
-            for connections in loads:
+            for load in loads:
                 for scenario in order:
-                    run = measure(scenario, connections, args, ses_url, Path(logs))
+                    run = measure(scenario, load, args, ses_url, Path(logs))
                     runs.append(run)
                     print(
-                        f"round {round_ + 1} c={connections:<3} {scenario:13}"
+                        f"round {round_ + 1} {load!s:11} {scenario:13}"
                         f" {run.per_s:7.0f}/s  p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:7.2f} ms"
                         f"  cpu {run.cpu_us:5.0f} µs/req  emails sent {run.emails_sent:5}"
                         f"  non-2xx {run.non_2xx}",
                         flush=True,
                     )
     print(f"\nmedians of {args.rounds} rounds, {args.duration:g} s each")
-    for connections in loads:
-        base = [r for r in runs if r.scenario == "off" and r.connections == connections]
+    for load in loads:
+        base = [r for r in runs if r.scenario == "off" and r.load == load]
         for scenario in SCENARIOS:
-            mine = [r for r in runs if r.scenario == scenario and r.connections == connections]
+            mine = [r for r in runs if r.scenario == scenario and r.load == load]
             ratios = ""
             if scenario != "off":
                 pairs = list(zip(mine, base, strict=True))
@@ -314,7 +331,7 @@ def main() -> int:
                 tail = statistics.median(m.p99_ms / b.p99_ms for m, b in pairs)
                 ratios = f"  vs off: req/s {throughput:.2f} (limit >= 0.90), p99 {tail:.2f}"
             print(
-                f"c={connections:<3} {scenario:13}"
+                f"{load!s:11} {scenario:13}"
                 f" {statistics.median(r.per_s for r in mine):7.0f}/s"
                 f"  p99 {statistics.median(r.p99_ms for r in mine):7.2f} ms"
                 f"  cpu {statistics.median(r.cpu_us for r in mine):5.0f} µs/req"

@@ -18,7 +18,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from enum import Enum
 
-from config.loop_load import LoopLoad
+from config.cpu_load import CpuLoad
 from config.mail_transport import MailRejected, MailTemporarilyFailed, Transport
 from controllers.mail_message import ConfirmationEmail
 from models.mail_outbox import OwedMail
@@ -68,7 +68,7 @@ class Delivery:
         self,
         transport: Transport,
         email: ConfirmationEmail,
-        load: LoopLoad,
+        load: CpuLoad,
         *,
         rate: float,
         concurrency: int,
@@ -120,7 +120,7 @@ class Delivery:
         if busy != self._was_busy:
             self._was_busy = busy
             logger.info(
-                "mail: the process is %s (loop thread %.0f%% on the CPU): %s",
+                "mail: the process is %s (%.0f%% of a core): %s",
                 "saturated" if busy else "no longer saturated",
                 self._load.share * 100,
                 "one email a second" if busy else "back to MAIL_RATE",

@@ -21,9 +21,9 @@ import uuid
 from contextlib import suppress
 from dataclasses import dataclass
 
+from config.cpu_load import CpuLoad
 from config.database import Database
 from config.errors import DatabaseUnavailable
-from config.loop_load import LoopLoad
 from config.mail_transport import Transport
 from config.redact import mask_email
 from config.settings import Settings
@@ -54,9 +54,9 @@ class SenderTimings:
     # With the 1 s drain and uvicorn's 20 s, within the task's 40 s stopTimeout
     # (docs/mail.md); this bounds the sender's part.
     drain_seconds: float = 8.0
-    # The loop's thread on the CPU more than this share of the time: saturated,
-    # one email a second (config/loop_load.py). Under wrk it computes 83-92 % of
-    # the time (the rest waits on the database); ECS scales out at 60 % of the CPU.
+    # The process using more than this share of a core: saturated, one email a
+    # second (config/cpu_load.py). Under wrk it uses 90-100 %; ECS scales out at
+    # 60 % of the task's CPU.
     busy_above: float = 0.75
 
 
@@ -65,7 +65,7 @@ def build_mail_sender(
 ) -> MailSender:
     """The sender for MAIL_* settings; reads and checks the templates (ConfigError)."""
     timings = timings or SenderTimings()
-    load = LoopLoad(busy_above=timings.busy_above)
+    load = CpuLoad(busy_above=timings.busy_above)
     delivery = Delivery(
         transport,
         ConfirmationEmail(settings),
@@ -87,7 +87,7 @@ class MailSender:
         self,
         db: Database,
         delivery: Delivery,
-        load: LoopLoad,
+        load: CpuLoad,
         *,
         batch: int,
         timings: SenderTimings,

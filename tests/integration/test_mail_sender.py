@@ -193,7 +193,7 @@ async def test_an_ses_outage_of_any_length_loses_no_email_and_sends_each_once(
     ses: FakeSes, ses_settings: Settings, sender_db: Database, moto: MotoAws, mysql: MySQLTarget
 ) -> None:
     # The sender alone, with retries capped at 1 s: many failed rounds in a few seconds.
-    # Never "saturated": this test's own polling runs on the loop's thread.
+    # Never "saturated": this test's own polling shares the process.
     transport = mail_transport(ses_settings)
     assert transport is not None
     timings = SenderTimings(poll_seconds=0.2, retry_cap_seconds=1.0, busy_above=1.0)

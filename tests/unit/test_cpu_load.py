@@ -1,4 +1,4 @@
-"""The saturation signal the email sender yields to: the loop thread's share of the CPU."""
+"""The saturation signal the email sender yields to: the process's share of a core."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from config.loop_load import LoopLoad
+from config.cpu_load import CpuLoad
 
 pytestmark = pytest.mark.anyio
 
 
 async def spin(seconds: float) -> None:
-    """Compute on the loop's thread, letting timers run every few milliseconds."""
+    """Compute, letting timers run every few milliseconds."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         until = time.monotonic() + 0.005
@@ -22,8 +22,8 @@ async def spin(seconds: float) -> None:
         await asyncio.sleep(0)
 
 
-async def test_a_computing_loop_is_busy_and_an_idle_one_is_not() -> None:
-    load = LoopLoad(busy_above=0.75)
+async def test_a_computing_process_is_busy_and_an_idle_one_is_not() -> None:
+    load = CpuLoad(busy_above=0.75)
     load.start()
     try:
         await asyncio.sleep(1.0)

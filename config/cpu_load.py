@@ -1,10 +1,12 @@
-"""How busy the process is: the share of its time the event loop's thread computes.
+"""How busy the process is: the share of one core it has used lately.
 
-Requests are served on one thread; when it computes nearly all the time, the
-process is saturated and every cycle given to background work that can wait
-(the confirmation emails) is taken from requests. The share is measured from
-the thread's CPU clock ten times a second (the loop's lateness was tried first:
-a few milliseconds either way, too close to tell saturation from a busy moment).
+Requests are served on one thread, and Python runs one thread at a time, so a
+process using nearly a whole core is saturated: every cycle given to work that
+can wait (the confirmation emails) is taken from requests. The share counts
+every thread of the process, the sender's own included, so sending more makes
+the process look busier, never less. Measured from the process's CPU clock ten
+times a second. (The event loop's lateness was tried first: 4-5 ms under full
+load, too close to a busy moment to tell them apart.)
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ SMOOTHING = 0.2
 HYSTERESIS = 0.15
 
 
-class LoopLoad:
-    """The loop thread's smoothed CPU share, and whether it says the process is saturated."""
+class CpuLoad:
+    """The process's smoothed CPU share of one core, and whether it says it is saturated."""
 
     def __init__(self, busy_above: float) -> None:
         self._busy_above = busy_above
@@ -31,7 +33,7 @@ class LoopLoad:
 
     @property
     def share(self) -> float:
-        """Share of wall time the loop's thread spent on the CPU, lately (0 to 1)."""
+        """Share of one core the process used lately (above 1 when C code ran in parallel)."""
         return self._share
 
     @property
@@ -40,8 +42,8 @@ class LoopLoad:
         return self._busy
 
     def start(self) -> None:
-        """Start measuring (on the running loop's thread)."""
-        self._task = asyncio.create_task(self._watch(), name="loop-load")
+        """Start measuring (on the running loop)."""
+        self._task = asyncio.create_task(self._watch(), name="cpu-load")
 
     async def stop(self) -> None:
         """Stop measuring."""
@@ -52,12 +54,12 @@ class LoopLoad:
                 await task
 
     async def _watch(self) -> None:
-        wall, cpu = time.monotonic(), time.thread_time()
+        wall, cpu = time.monotonic(), time.process_time()
         while True:
             await asyncio.sleep(PERIOD_SECONDS)
-            now_wall, now_cpu = time.monotonic(), time.thread_time()
+            now_wall, now_cpu = time.monotonic(), time.process_time()
             share = (now_cpu - cpu) / max(now_wall - wall, 1e-6)
-            self._share += (min(share, 1.0) - self._share) * SMOOTHING
+            self._share += (share - self._share) * SMOOTHING
             wall, cpu = now_wall, now_cpu
             if self._share > self._busy_above:
                 self._busy = True
