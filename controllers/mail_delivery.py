@@ -15,12 +15,11 @@ import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
-from enum import Enum
 
 from config.cpu_load import CpuLoad
 from config.mail_transport import MailRejected, MailTemporarilyFailed, Transport
 from controllers.mail_message import ConfirmationEmail
+from controllers.mail_outcome import Outcome, Result
 from models.mail_outbox import OwedMail
 
 logger = logging.getLogger("schoolapp.mail")
@@ -30,25 +29,6 @@ logger = logging.getLogger("schoolapp.mail")
 SEND_GRACE_SECONDS = 1.0
 # While the loop is saturated, emails still trickle out at this pace.
 BUSY_INTERVAL_SECONDS = 1.0
-
-
-class Result(Enum):
-    """What became of one claimed email."""
-
-    SENT = "sent"
-    RETRY = "retry"
-    FAILED = "failed"
-    RELEASED = "released"  # not tried: the sender is stopping
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """One claimed email's result, to be recorded in the outbox."""
-
-    mail: OwedMail
-    result: Result
-    detail: str = ""  # the message id when sent, else the error
-    delay_seconds: float = 0.0
 
 
 def retry_delay(attempts: int, base: float, cap: float) -> float:

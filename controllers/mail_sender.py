@@ -6,11 +6,12 @@ driven by the outbox instead of HTTP: it calls the models, renders the
 templates and hands the result to a transport from config/.
 
 A registration reaches it twice over: the controller hands the new id over
-right after the commit (`registered`, no I/O), and every `RECONCILE_SECONDS`,
-starting at start-up, it looks for committed registrations that still have no
-outbox row (their process died before writing it, or an old-service task took
-them). Either way an id already recorded is left as it is, so the paths and
-the tasks agree on one row, hence one email.
+right after the commit (`registered`, no I/O), and every minute
+(`SenderTimings.reconcile_seconds`), starting at start-up, the sender looks
+for committed registrations that still have no outbox row (their process died
+before writing it, or an old-service task took them). Either way an id
+already recorded is left as it is, so the paths and the tasks agree on one
+row, hence one email.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from config.cpu_load import CpuLoad
 from config.database import Database
 from config.errors import DatabaseUnavailable
 from config.mail_transport import Transport
-from config.redact import mask_email
 from config.settings import Settings
-from controllers.mail_delivery import Delivery, Outcome, Result
+from controllers.mail_delivery import Delivery
 from controllers.mail_message import ConfirmationEmail
+from controllers.mail_outcome import Outcome, log, record
 from models import mail_outbox
 from models.mail_outbox import OwedMail
 
@@ -180,12 +181,12 @@ class MailSender:
         # the emails under way to be sent again when their lease ends.
         outcome = await self._delivery.deliver(owed)
         try:
-            await _record(self._db, outcome)
+            await record(self._db, outcome)
         except DatabaseUnavailable as exc:
             logger.warning("mail: outcome kept to record later: %s", exc)
             self._outcomes.append(outcome)
             return
-        _log(outcome)
+        log(outcome)
 
     async def _record_handed(self) -> None:
         while self._handed:
@@ -209,9 +210,9 @@ class MailSender:
         # make the email due again (a duplicate) while its lease still runs.
         while self._outcomes:
             outcome = self._outcomes[0]
-            await _record(self._db, outcome)
+            await record(self._db, outcome)
             self._outcomes.pop(0)
-            _log(outcome)
+            log(outcome)
 
     async def _finish(self) -> None:
         try:
@@ -231,31 +232,3 @@ class MailSender:
         with suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await event.wait()
-
-
-async def _record(db: Database, outcome: Outcome) -> None:
-    mail = outcome.mail
-    if outcome.result is Result.SENT:
-        await mail_outbox.mark_sent(db, mail.user_id, outcome.detail)
-    elif outcome.result is Result.RETRY:
-        await mail_outbox.mark_retry(db, mail, outcome.delay_seconds, outcome.detail)
-    elif outcome.result is Result.FAILED:
-        await mail_outbox.mark_failed(db, mail, outcome.detail)
-    else:
-        await mail_outbox.release(db, [mail])
-
-
-def _log(outcome: Outcome) -> None:
-    mail = outcome.mail
-    fields = {"user_id": mail.user_id, "email": mask_email(mail.email), "attempt": mail.attempts}
-    if outcome.result is Result.SENT:
-        logger.info("confirmation email sent", extra={**fields, "message_id": outcome.detail})
-    elif outcome.result is Result.RETRY:
-        logger.warning(
-            "confirmation email not sent, retrying in %.1f s: %s",
-            outcome.delay_seconds,
-            outcome.detail,
-            extra=fields,
-        )
-    elif outcome.result is Result.FAILED:
-        logger.error("confirmation email refused for good: %s", outcome.detail, extra=fields)
