@@ -14,12 +14,14 @@ from config.credentials import CredentialsSource, credentials_source
 from config.database import Database
 from config.errors import ConfigError
 from config.log import setup_logging
+from config.mail_transport import mail_transport
 from config.runtime import tune_garbage_collector
 from config.server import serve
 from config.settings import Settings, load_settings
 from controllers.docs import DocsController
 from controllers.error_responses import EXCEPTION_HANDLERS
 from controllers.health import ReadinessController
+from controllers.mail_sender import build_mail_sender
 from controllers.middleware.access_log import AccessLog, AccessLogMiddleware
 from controllers.middleware.body_limit import BodyLimitMiddleware
 from controllers.middleware.cors_by_path import CORSByPath
@@ -40,7 +42,11 @@ MAX_BODY_BYTES = 16 * 1024
 
 
 def create_app(settings: Settings, credentials: CredentialsSource | None = None) -> Starlette:
-    """Build the ASGI app; the database pool opens in its lifespan and closes after."""
+    """Build the ASGI app; the database pool opens in its lifespan and closes after.
+
+    So does the confirmation-email sender (unless MAIL_BACKEND is off): it stops
+    before the pool closes, after the last request has been answered.
+    """
     credentials = credentials or credentials_source(settings)
     database = Database(
         settings,
@@ -50,10 +56,17 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         create_database=None if settings.aws_mode else create_database,
     )
 
+    transport = mail_transport(settings)
+    mail = build_mail_sender(database, settings, transport) if transport else None
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await database.start()
+        if mail is not None:
+            mail.start()
         yield
+        if mail is not None:
+            await mail.stop()
         await database.close()
 
     middleware = [
@@ -77,6 +90,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
             database,
             [p.value for p in settings.programs],
             replay_window=timedelta(seconds=settings.replay_window_seconds),
+            on_registered=mail.registered if mail is not None else None,
         ),
         readiness=ReadinessController(database),
         programs=ProgramsController(settings.programs),
@@ -94,6 +108,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
     # The pool's sessions, for checks that must run on them (the TLS tests read
     # Ssl_cipher there: only the service's own session can tell it is encrypted).
     app.state.database = database
+    app.state.mail = mail
     return app
 
 
@@ -111,10 +126,10 @@ def main() -> None:
         setup_logging(settings)
         credentials = credentials_source(settings)
         credentials.current()  # fail now, not on the first request
+        app = create_app(settings, credentials)  # reads the email templates
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    app = create_app(settings, credentials)
     tune_garbage_collector()
     serve(app, settings)
 

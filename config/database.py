@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from config.credentials import CredentialsSource
 from config.deadline import Deadline, operation_timeout
 from config.errors import DatabaseUnavailable, StatementRejected
-from config.operation import Operation, Row, Transaction
+from config.operation import IsolationLevel, Operation, Row, Transaction
 from config.pool import ConnectionPool, CreateDatabase, Setup
 from config.settings import Settings
 
@@ -70,9 +70,12 @@ class Database:
         """
         return Operation(self._pools, Deadline(self._operation_timeout, _TOO_SLOW))
 
-    def transaction(self) -> Transaction:
-        """An operation whose statements commit together (BEGIN..COMMIT, ROLLBACK on error)."""
-        return Transaction(self._pools, Deadline(self._operation_timeout, _TOO_SLOW))
+    def transaction(self, isolation: IsolationLevel | None = None) -> Transaction:
+        """An operation whose statements commit together (BEGIN..COMMIT, ROLLBACK on error).
+
+        `isolation` sets that transaction's level (the session's default otherwise).
+        """
+        return Transaction(self._pools, Deadline(self._operation_timeout, _TOO_SLOW), isolation)
 
     async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
         """Run one statement as an operation of its own; the affected row count."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import aiomysql
 from aiomysql import Connection
@@ -18,6 +18,7 @@ from config.pool import ConnectionPool
 logger = logging.getLogger("schoolapp.database")
 
 Row = tuple[Any, ...]
+IsolationLevel = Literal["READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"]
 
 
 class Operation:
@@ -140,17 +141,23 @@ class Transaction(Operation):
     retry takes a new transaction.
     """
 
-    __slots__ = ("_began",)
+    __slots__ = ("_began", "_isolation")
 
-    def __init__(self, pools: ConnectionPool, deadline: Deadline) -> None:
+    def __init__(
+        self, pools: ConnectionPool, deadline: Deadline, isolation: IsolationLevel | None = None
+    ) -> None:
         super().__init__(pools, deadline)
         self._began = False
+        self._isolation = isolation
 
     async def _connection(self) -> Connection:
         if self._began:
             raise ConnectionLost("the transaction's connection was lost; it was rolled back")
         self._began = True
         conn = await super()._connection()
+        if self._isolation is not None:
+            # Applies to the next transaction only; the pooled session keeps its default.
+            await self._send(conn, f"SET TRANSACTION ISOLATION LEVEL {self._isolation}", ())
         await self._send(conn, "BEGIN", ())
         return conn
 

@@ -15,7 +15,8 @@ from config.settings import Settings
 KEEP_ALIVE_SECONDS = 65
 # After SIGTERM, requests already on the wire are still read and answered.
 DRAIN_SECONDS = 1.0
-# Then in-flight requests may take this long; with the drain, well inside ECS's 30 s.
+# Then in-flight requests may take this long; with the drain and the email sender's
+# (at most 8 s), inside the task's stopTimeout (deploy/cloudformation.yml: 40 s).
 GRACEFUL_SHUTDOWN_SECONDS = 20
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -16,6 +17,8 @@ from config.tls import RDS_CA_BUNDLE, VERIFYING_MODES, SslMode, check_ca_bundle
 
 SECRET_ARN_PREFIX = "arn:aws:secretsmanager:"  # noqa: S105 (a prefix, not a secret)
 LogFormat = Literal["json", "text"]
+
+MailBackend = Literal["ses", "files", "off"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,18 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: LogFormat = "json"
 
+    # Unset: `files` in local mode, `off` in AWS mode (see `mail_mode`).
+    mail_backend: MailBackend | None = None
+    mail_from: str | None = None
+    mail_configuration_set: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    mail_dir: Path = Path("outbox-mail")
+    # Unset: the templates shipped in controllers/templates/mail.
+    mail_template_dir: Path | None = None
+    # Emails a second this task sends at most: SES's starting production quota.
+    mail_rate: float = Field(14.0, gt=0, le=1000)
+    mail_concurrency: int = Field(4, ge=1, le=32)
+    school_name: str = Field("Our School", min_length=1, max_length=200)
+
     @field_validator("db_secret_arn")
     @classmethod
     def _secret_arn_shape(cls, value: str | None) -> str | None:
@@ -126,7 +141,7 @@ class Settings(BaseSettings):
     def _parse_programs(cls, value: Any) -> Any:
         return parse_programs(value) if isinstance(value, str) else value
 
-    @field_validator("log_level", "log_format", mode="before")
+    @field_validator("log_level", "log_format", "mail_backend", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
@@ -138,6 +153,8 @@ class Settings(BaseSettings):
             raise _conflict("DB_POOL_MIN", "must not exceed DB_POOL_MAX")
         if self.aws_mode and not self.db_secret_arn:
             raise _conflict("DB_SECRET_ARN", "is required when a PARAM_* variable is set")
+        if self.mail_mode == "ses" and not self.mail_from:
+            raise _conflict("MAIL_FROM", "is required when MAIL_BACKEND is ses")
         return self
 
     @field_validator("db_ssl_mode", mode="before")
@@ -164,6 +181,31 @@ class Settings(BaseSettings):
                 f"verifies nothing with DB_SSL_MODE={mode}; use verify-ca or verify-identity",
             )
         return self
+
+    @field_validator("mail_from")
+    @classmethod
+    def _sender_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        # "Admissions <admissions@example.edu>" or a bare address; never a second header.
+        _, address = parseaddr(value)
+        if any(c in value for c in "\r\n") or "@" not in address:
+            raise ValueError("must be an address, or a name and an address in <>")
+        return value
+
+    @field_validator("school_name")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(c in value for c in "\r\n"):
+            raise ValueError("must be one line")
+        return value.strip()
+
+    @property
+    def mail_mode(self) -> MailBackend:
+        """MAIL_BACKEND, or its default: `files` locally; `off` in AWS, where files reach nobody."""
+        if self.mail_backend is not None:
+            return self.mail_backend
+        return "off" if self.aws_mode else "files"
 
     @property
     def aws_mode(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,11 +25,24 @@ from models.users import User
 
 
 class RegistrationController:
-    """Registers applicants into the database, one per request."""
+    """Registers applicants into the database, one per request.
 
-    def __init__(self, db: Database, programs: Sequence[str], *, replay_window: timedelta) -> None:
+    `on_registered` is told each new id once its row is committed (the
+    confirmation email's hand-off); it does no I/O and cannot fail. A replayed
+    registration is not new: its email was owed when it was first stored.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        programs: Sequence[str],
+        *,
+        replay_window: timedelta,
+        on_registered: Callable[[str], None] | None = None,
+    ) -> None:
         self._registrations = Registrations(db, replay_window)
         self._programs = tuple(programs)
+        self._on_registered = on_registered
 
     async def register(self, request: Request) -> Response:
         """Validate the JSON body and store it; 201 with the stored values."""
@@ -49,6 +62,8 @@ class RegistrationController:
         keyed = None if key is None else KeyedRequest(key, fingerprint(form))
         stored = await self._registrations.store(user, keyed)
         user = stored.user
+        if self._on_registered is not None and not stored.replayed:
+            self._on_registered(user.id)
         add_access_fields(user_id=user.id, email=mask_email(user.email))
         if stored.replayed:
             add_access_fields(replayed=True)

@@ -22,6 +22,7 @@ from controllers.staff_params import (
     only,
     registration_filters,
 )
+from models.mail_outbox import mail_counts
 from models.registrations import Filters, Position, Registration, delete, page, totals
 
 DEFAULT_STATS_DAYS = 30
@@ -75,6 +76,7 @@ class StaffRegistrationsController:
         bounded = Filters(filters.program, since, before, filters.prefix)
         counted = await totals(self._db, bounded)
         total = sum(count for _, count in counted.by_program)
+        emails = await mail_counts(self._db)
         await audit(self._db, key, "registrations.stats", filters_detail(bounded), total)
         return JsonResponse(
             {
@@ -83,6 +85,11 @@ class StaffRegistrationsController:
                 "total": total,
                 "by_program": [{"program": p, "count": n} for p, n in counted.by_program],
                 "by_day": [{"day": d.isoformat(), "count": n} for d, n in counted.by_day],
+                "emails": {
+                    "pending": emails.pending,
+                    "sent": emails.sent,
+                    "failed": emails.failed,
+                },
             }
         )
 

@@ -40,14 +40,23 @@ class DayCount(BaseModel):
     count: int
 
 
+class EmailCounts(BaseModel):
+    """Confirmation emails by outcome, all time; `pending` includes those being sent."""
+
+    pending: int
+    sent: int
+    failed: int
+
+
 class RegistrationStats(BaseModel):
-    """Totals over [since, before)."""
+    """Totals over [since, before), and the confirmation emails' outcomes."""
 
     since: datetime
     before: datetime
     total: int
     by_program: list[ProgramCount]
     by_day: list[DayCount]
+    emails: EmailCounts
 
 
 class AuditRecord(BaseModel):

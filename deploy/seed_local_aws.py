@@ -8,7 +8,9 @@ stack creates for the service to read:
   and PARAM_USER_PATH (String, like deploy/cloudformation.yml), holding
   DB_HOST, MYSQL_DATABASE and MYSQL_USER;
 - the secret DB_SECRET_ARN, JSON {"username", "password"} like the RDS-managed
-  secret, holding MYSQL_USER and MYSQL_PASSWORD.
+  secret, holding MYSQL_USER and MYSQL_PASSWORD;
+- when MAIL_FROM is set, its domain as a verified SES identity (the stack's
+  SesIdentity is verified by hand, see deploy/README.md).
 
 An ARN carries a random suffix that a client cannot choose on AWS; moto lets
 the `_custom_id_` tag choose it, so DB_SECRET_ARN can be written down in the
@@ -17,6 +19,7 @@ compose file. Running it twice is harmless (values are overwritten).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -84,6 +87,12 @@ def seed(env: Mapping[str, str], session: Any = None) -> str:
         arn = str(secrets.put_secret_value(SecretId=name, SecretString=value)["ARN"])
     if arn != env["DB_SECRET_ARN"]:
         raise RuntimeError(f"the emulator created {arn}, not DB_SECRET_ARN {env['DB_SECRET_ARN']}")
+    if env.get("MAIL_FROM"):
+        ses = session.client("sesv2", **options)
+        domain = env["MAIL_FROM"].rpartition("@")[2].rstrip(">")
+        # Seeded already by an earlier `docker compose up`: nothing to do.
+        with contextlib.suppress(ses.exceptions.AlreadyExistsException):
+            ses.create_email_identity(EmailIdentity=domain)
     return arn
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,8 +11,25 @@ import pytest
 
 from config.settings import Settings
 from tests.support.app_client import CORS_ORIGIN, SettingsFactory, serve
+from tests.support.environment import service_variables
 from tests.support.moto_aws import MotoAws, moto_server
 from tests.support.mysql_target import MySQLTarget, mysql_target
+
+# The mail settings, and boto3's per-service endpoint that points SES at moto.
+MAIL_VARIABLE_PREFIXES = ("MAIL_", "SCHOOL_", "AWS_ENDPOINT_URL_")
+
+
+@pytest.fixture(autouse=True)
+def _mail_stays_in_the_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An app under test writes its emails (local mode: `.eml` files) into the test's folder.
+
+    Without it every registration of the suite would leave a file in the repository,
+    and a developer's mail variables would change what the tests send.
+    """
+    for name in service_variables():
+        if name.startswith(MAIL_VARIABLE_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MAIL_DIR", str(tmp_path / "mail"))
 
 
 @pytest.fixture(scope="session")

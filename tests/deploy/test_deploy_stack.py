@@ -22,9 +22,10 @@ TEMPLATE = ROOT / "deploy" / "cloudformation.yml"
 
 Template = dict[str, Any]
 
-# The service drains in-flight requests for at most this long on SIGTERM
-# (uvicorn's graceful-shutdown timeout); Fargate allows a stopTimeout up to 120.
-SERVICE_SHUTDOWN_SECONDS = 20
+# The service stops within this long of SIGTERM: 1 s of drain, in-flight requests
+# for at most 20 s (uvicorn's graceful-shutdown timeout), then the email sender
+# for at most 8 s (SenderTimings.drain_seconds); Fargate allows a stopTimeout up to 120.
+SERVICE_SHUTDOWN_SECONDS = 1 + 20 + 8
 FARGATE_MAX_STOP_TIMEOUT = 120
 SERVICE_ENVIRONMENT = {
     "PARAM_HOST_PATH",
@@ -119,6 +120,22 @@ def resolve(template: Template, value: Any) -> Any:
         return resolve(template, argument[1])[int(argument[0])]
     if function == "Fn::Join":
         return argument[0].join(str(resolve(template, part)) for part in argument[1])
+    return value
+
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def widest(value: Any) -> Any:
+    """`value` as the stack is with every condition true (the most it can grant).
+
+    Each Fn::If is replaced by its true branch and AWS::NoValue items are dropped;
+    dicts are returned as they are, not copied, so a mutation test edits the template.
+    """
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        return widest(value["Fn::If"][1])
+    if isinstance(value, list):
+        return [item for item in map(widest, value) if item != NO_VALUE]
     return value
 
 
@@ -292,7 +309,7 @@ def check_service(template: Template) -> list[str]:
     container = containers[0]
     if [int(p["ContainerPort"]) for p in container.get("PortMappings", [])] != [3000]:
         problems.append("the container must expose port 3000 only")
-    environment = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+    environment = {e["Name"]: e["Value"] for e in widest(container.get("Environment", []))}
     if missing := SERVICE_ENVIRONMENT - set(environment):
         problems.append(f"the container lacks environment variables {sorted(missing)}")
     for name in ("PARAM_HOST_PATH", "PARAM_DB_NAME_PATH", "PARAM_USER_PATH"):
@@ -304,6 +321,11 @@ def check_service(template: Template) -> list[str]:
         problems.append("DB_SSL_MODE must be verify-identity, against the image's RDS bundle")
     if ref(environment.get("AWS_REGION")) != "AWS::Region":
         problems.append("AWS_REGION must be the stack's region")
+    if container.get("Environment", []) and not has_mail_environment(container["Environment"]):
+        problems.append(
+            "MAIL_BACKEND must be ses exactly when SesIdentity is set, MAIL_FROM the "
+            "MailFromAddress parameter, SCHOOL_NAME the SchoolName parameter"
+        )
     stop = int(container.get("StopTimeout", 30))
     if not SERVICE_SHUTDOWN_SECONDS < stop <= FARGATE_MAX_STOP_TIMEOUT:
         problems.append(f"stopTimeout {stop} must exceed the {SERVICE_SHUTDOWN_SECONDS} s drain")
@@ -338,8 +360,8 @@ def check_service(template: Template) -> list[str]:
 def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         statement
-        for policy in role.get("Policies", [])
-        for statement in as_list(policy["PolicyDocument"]["Statement"])
+        for policy in widest(role.get("Policies", []))
+        for statement in as_list(widest(policy["PolicyDocument"]["Statement"]))
     ]
 
 
@@ -392,7 +414,7 @@ def check_task_role(template: Template) -> list[str]:
             granted.setdefault(action, []).append(statement)
 
     allowed = {"ssm:GetParameter", "ssm:GetParameters", "secretsmanager:GetSecretValue"}
-    allowed.add("kms:Decrypt")
+    allowed |= {"kms:Decrypt", "ses:SendEmail"}
     if set(granted) != allowed:
         problems.append(f"task role actions must be exactly {sorted(allowed)}: {sorted(granted)}")
 
@@ -413,6 +435,44 @@ def check_task_role(template: Template) -> list[str]:
         via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
         if "secretsmanager." not in json.dumps(via):
             problems.append("kms:Decrypt must be limited to use via Secrets Manager")
+    return problems + check_mail_permission(role)
+
+
+def has_mail_environment(environment: list[Any]) -> bool:
+    """MAIL_BACKEND is ses with SesIdentity, else off; MAIL_FROM, SCHOOL_NAME are parameters."""
+    backend = {"Fn::If": ["SendsMail", "ses", "off"]}
+    named = {e["Name"]: e["Value"] for e in widest(environment)}
+    return (
+        named.get("MAIL_BACKEND") == backend
+        and ref(named.get("MAIL_FROM")) == "MailFromAddress"
+        and ref(named.get("SCHOOL_NAME")) == "SchoolName"
+    )
+
+
+SES_ARN = re.compile(
+    r"^arn:\$\{AWS::Partition\}:ses:\$\{AWS::Region\}:\$\{AWS::AccountId\}"
+    r":(identity/\$\{SesIdentity\}|configuration-set/\$\{MailConfigurationSet\})$"
+)
+
+
+def check_mail_permission(role: dict[str, Any]) -> list[str]:
+    """ses:SendEmail only when SesIdentity is set, on it, from MailFromAddress only."""
+    problems: list[str] = []
+    for policy in role.get("Policies", []):
+        sends = "ses:" in json.dumps(policy)
+        conditional = isinstance(policy, dict) and policy.get("Fn::If", [None])[0] == "SendsMail"
+        if sends and not conditional:
+            problems.append("the SES permission must exist only when SesIdentity is set")
+    for statement in statements(role):
+        if "ses:SendEmail" not in as_list(statement.get("Action")):
+            continue
+        resources = [r.get("Fn::Sub") if isinstance(r, dict) else r
+                     for r in as_list(widest(statement.get("Resource")))]  # fmt: skip
+        if not resources or not all(isinstance(r, str) and SES_ARN.match(r) for r in resources):
+            problems.append(f"ses:SendEmail must be on the SesIdentity identity only: {resources}")
+        sender = statement.get("Condition", {}).get("StringEquals", {}).get("ses:FromAddress")
+        if ref(sender) != "MailFromAddress":
+            problems.append("ses:SendEmail must be limited to MailFromAddress (ses:FromAddress)")
     return problems
 
 
@@ -636,7 +696,7 @@ MUTATIONS: dict[str, tuple[Callable[[Template], Any], Callable[[Template], list[
     ),
     "environment variable dropped": (
         lambda t: container(t).update(
-            Environment=[e for e in container(t)["Environment"] if e["Name"] != "DB_SECRET_ARN"]
+            Environment=[e for e in container(t)["Environment"] if e.get("Name") != "DB_SECRET_ARN"]
         ),
         check_service,
     ),
@@ -661,6 +721,28 @@ MUTATIONS: dict[str, tuple[Callable[[Template], Any], Callable[[Template], list[
     "unconditioned decrypt": (
         lambda t: task_role_statements(t)[2].pop("Condition"),
         check_task_role,
+    ),
+    "email from any identity": (
+        lambda t: task_role_statements(t)[3].update(
+            Resource={"Fn::Sub": "arn:aws:ses:us-east-1:1:identity/*"}
+        ),
+        check_task_role,
+    ),
+    "email from any address": (
+        lambda t: task_role_statements(t)[3].pop("Condition"),
+        check_task_role,
+    ),
+    "email allowed with mail off": (
+        lambda t: resource(t, "TaskRole")["Policies"].append(
+            resource(t, "TaskRole")["Policies"].pop()["Fn::If"][1]
+        ),
+        check_task_role,
+    ),
+    "email backend always ses": (
+        lambda t: next(
+            e for e in container(t)["Environment"] if e.get("Name") == "MAIL_BACKEND"
+        ).update(Value="ses"),
+        check_service,
     ),
     "managed policy on the task role": (
         lambda t: resource(t, "TaskRole").update(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ import pytest
 
 from tests.support.app_client import SettingsFactory
 from tests.support.mysql_target import MySQLTarget
+from tests.support.payloads import registration
 from tests.support.staff import Staff, row, seed, staff_app
 
 pytestmark = pytest.mark.anyio
@@ -53,6 +55,8 @@ async def test_stats_count_per_program_and_per_utc_day(staff: Staff) -> None:
             {"program": "engineering", "count": 1},
         ],
         "by_day": [{"day": "2025-03-01", "count": 2}, {"day": "2025-03-02", "count": 2}],
+        # Rows older than the outbox (stored before emails existed) are owed none.
+        "emails": {"pending": 0, "sent": 0, "failed": 0},
     }
     [(_, action, detail, row_count, _)] = staff.audit()
     assert (action, row_count) == ("registrations.stats", 4)
@@ -74,6 +78,23 @@ async def test_stats_cover_the_last_30_days_by_default(staff: Staff) -> None:
     assert body["since"] == f"{now.date() - timedelta(days=29)}T00:00:00Z"
     bad = await staff.get("/api/registrations/stats", since="2999-01-01")
     assert (bad.status_code, bad.json()) == (400, {"error": "since must be before until"})
+
+
+async def test_stats_count_the_confirmation_emails_by_outcome(staff: Staff) -> None:
+    before = (await staff.get("/api/registrations/stats")).json()["emails"]
+    assert before == {"pending": 0, "sent": 0, "failed": 0}
+
+    for _ in range(2):
+        assert (await staff.client.post("/api/register", json=registration())).status_code == 201
+    # The local backend writes .eml files; the sender runs beside the requests.
+    emails = before
+    for _ in range(100):
+        emails = (await staff.get("/api/registrations/stats")).json()["emails"]
+        if emails["sent"] == 2:
+            break
+        await asyncio.sleep(0.1)
+
+    assert emails == {"pending": 0, "sent": 2, "failed": 0}
 
 
 async def test_a_registration_is_erased_once_then_404(staff: Staff) -> None:

@@ -13,8 +13,9 @@ from pydantic_settings import BaseSettings
 
 from config.settings import Settings
 
-# Read by boto3 rather than by Settings: it sends every AWS call elsewhere.
-OTHER_SERVICE_VARIABLES = frozenset({"AWS_ENDPOINT_URL"})
+# Read by boto3 rather than by Settings: they send every AWS call, or every SES
+# call, elsewhere.
+OTHER_SERVICE_VARIABLES = frozenset({"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SESV2"})
 
 
 def _first_name(alias: str | AliasPath | AliasChoices) -> list[str]:

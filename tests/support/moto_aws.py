@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +60,30 @@ class MotoAws:
         )
         arn: str = answer["ARN"]
         return arn
+
+    def verified_sender(self) -> str:
+        """An address on a new domain identity of SES (moto refuses unverified senders)."""
+        domain = f"school-{uuid.uuid4().hex[:10]}.example.edu"
+        self.client("sesv2").create_email_identity(EmailIdentity=domain)
+        return f"admissions@{domain}"
+
+    def sent_emails(self) -> list[dict[str, Any]]:
+        """Every email moto's SES accepted so far: source, destinations, subject, body.
+
+        moto keeps only the HTML part of a Simple message with both parts.
+        """
+        with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=10) as answer:
+            models = json.load(answer)
+        messages: list[dict[str, Any]] = models.get("ses", {}).get("Message", [])
+        return messages
+
+    def emails_to(self, addresses: set[str]) -> list[dict[str, Any]]:
+        """The accepted emails addressed to any of `addresses`."""
+        return [
+            message
+            for message in self.sent_emails()
+            if set(message["destinations"].get("ToAddresses", [])) & addresses
+        ]
 
     def rotate_secret(self, arn: str, content: dict[str, object]) -> None:
         """Store a new version of the secret, as a rotation does."""

@@ -28,6 +28,8 @@ class ServiceProcess:
             # Only what the test gives: the developer's shell must not change the mode.
             **without_service_variables(),
             "PORT": str(self.port),
+            # Emails of the files backend (local mode's default) stay beside the log.
+            "MAIL_DIR": str(log_path.parent / "mail"),
             **environment,
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -73,6 +75,12 @@ class ServiceProcess:
         """Send SIGTERM, as ECS does to stop a task."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, as in an out-of-memory kill."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
 
     def stop(self) -> None:
         """Stop the process if it still runs (SIGTERM, then SIGKILL)."""
