@@ -32,6 +32,10 @@ _TOTALS_BY_DAY = (
     "SELECT DATE(created_at), COUNT(*) FROM users WHERE {} GROUP BY DATE(created_at) ORDER BY 1"
 )
 DELETE_REGISTRATION = "DELETE FROM users WHERE id = %s"
+# What was derived from the registration goes with it: an idempotency key names
+# its id (beside a hash of its fields), the outbox row its confirmation email.
+DELETE_IDEMPOTENCY_KEYS = "DELETE FROM idempotency_keys WHERE user_id = %s"
+DELETE_MAIL_OUTBOX = "DELETE FROM mail_outbox WHERE user_id = %s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,5 +145,13 @@ def _date(value: Any) -> date:
 
 
 async def delete(db: Database, registration_id: str) -> bool:
-    """Erase the registration; False when there is none with that id."""
-    return await db.execute(DELETE_REGISTRATION, (registration_id,)) == 1
+    """Erase the registration and what was derived from it; False when there is none.
+
+    One transaction: an erasure is whole or not at all.
+    """
+    async with db.transaction() as tx:
+        if await tx.execute(DELETE_REGISTRATION, (registration_id,)) != 1:
+            return False
+        await tx.execute(DELETE_IDEMPOTENCY_KEYS, (registration_id,))
+        await tx.execute(DELETE_MAIL_OUTBOX, (registration_id,))
+    return True

@@ -101,6 +101,20 @@ async def test_a_registration_is_erased_once_then_404(staff: Staff) -> None:
     kept, erased = row("Kept", T0), row("Erased", T0)
     seed(staff.mysql, staff.database, [kept, erased])
     url = f"/api/registrations/{erased[0]}"
+    # Rows derived from both registrations: an idempotency key and an owed email each.
+    for derived in (kept, erased):
+        staff.mysql.execute(
+            "INSERT INTO idempotency_keys (idempotency_key, fingerprint, user_id)"
+            " VALUES (%s, REPEAT('0', 64), %s)",
+            (f"key-{derived[0]}", derived[0]),
+            database=staff.database,
+        )
+        staff.mysql.execute(
+            "INSERT INTO mail_outbox (user_id, due_at, created_at)"
+            " VALUES (%s, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
+            (derived[0],),
+            database=staff.database,
+        )
 
     first = await staff.client.delete(url, headers=staff.auth)
     second = await staff.client.delete(url, headers=staff.auth)
@@ -112,6 +126,9 @@ async def test_a_registration_is_erased_once_then_404(staff: Staff) -> None:
     assert (unknown.status_code, not_an_id.status_code) == (404, 404)
     stored = staff.mysql.execute("SELECT id FROM users", database=staff.database)
     assert stored == [(kept[0],)]
+    for table in ("idempotency_keys", "mail_outbox"):
+        left = staff.mysql.execute(f"SELECT user_id FROM {table}", database=staff.database)
+        assert left == [(kept[0],)], table
     audit = [(a, json.loads(d), n) for _, a, d, n, _ in staff.audit()]
     assert audit == [
         ("registrations.delete", {"id": erased[0]}, 1),
