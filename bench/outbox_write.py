@@ -1,6 +1,6 @@
 """What an outbox row costs a registration: three ways of writing it, measured.
 
-    .venv/bin/python bench/outbox_write.py [--rows 20000] [--concurrency 32] [--rounds 3]
+    .venv/bin/python -m bench.outbox_write [--rows 20000] [--concurrency 32] [--rounds 3]
 
 Against the local MariaDB (DB_HOST/DB_PORT/DB_USER/DB_PASSWORD), through an
 aiomysql pool of 10 autocommitting connections as the service has, on uvloop,
@@ -36,16 +36,8 @@ import aiomysql
 import pymysql
 import uvloop
 
-USERS = """
-CREATE TABLE users (
-  id VARCHAR(36) PRIMARY KEY,
-  name VARCHAR(100) NOT NULL,
-  email VARCHAR(100) UNIQUE NOT NULL,
-  phone VARCHAR(15),
-  program VARCHAR(50),
-  created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
-) DEFAULT CHARSET=utf8mb4
-"""
+from models.schema import CREATE_USERS_TABLE
+
 OUTBOX = """
 CREATE TABLE mail_outbox (
   user_id VARCHAR(36) NOT NULL PRIMARY KEY,
@@ -149,7 +141,7 @@ async def measure(name: str, variant: Variant, rows: int, concurrency: int) -> d
     try:
         pool = await aiomysql.create_pool(minsize=10, maxsize=10, **connect_args(database))
         async with pool.acquire() as conn, conn.cursor() as cursor:
-            await cursor.execute(USERS)
+            await cursor.execute(CREATE_USERS_TABLE)
             await cursor.execute(OUTBOX)
         handoff = Handoff(pool) if name == "handoff" else None
         batcher = asyncio.ensure_future(handoff.run()) if handoff else None
