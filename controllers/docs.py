@@ -8,7 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from config.settings import Program
+from config.programs import Program
 from controllers.openapi import openapi_document
 
 ASSETS_PATH = "/docs/assets"

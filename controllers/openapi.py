@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from config.settings import Program
+from config.programs import Program
 from controllers.idempotency import KEY_PATTERN
 from controllers.openapi_staff import SECURITY_SCHEMES, STAFF_MODELS, staff_paths
 from controllers.registration_form import RegistrationForm

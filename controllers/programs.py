@@ -8,7 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from config.settings import Program
+from config.programs import Program
 
 
 class ProgramsController:

@@ -6,7 +6,7 @@ import httpx
 import jsonschema
 import pytest
 
-from config.settings import Program
+from config.programs import Program
 from tests.support.app_client import CORS_ORIGIN, SettingsFactory, serve
 from tests.support.payloads import registration
 

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from config.settings import DEFAULT_PROGRAMS
+from config.programs import DEFAULT_PROGRAMS
 from controllers.openapi import openapi_document
 from index import VERSION
 from tests.support.mysql_target import MySQLTarget

@@ -11,7 +11,8 @@ import pytest
 
 from config.errors import ConfigError
 from config.mail_transport import FileTransport, MailRejected
-from config.settings import Program, Settings
+from config.programs import Program
+from config.settings import Settings
 from controllers.mail_message import TEMPLATE_DIR, ConfirmationEmail, one_line
 from models.mail_outbox import OwedMail
 
