@@ -21,7 +21,7 @@ from config.settings import Settings, load_settings
 from controllers.docs import DocsController
 from controllers.error_responses import EXCEPTION_HANDLERS
 from controllers.health import ReadinessController
-from controllers.mail_sender import build_mail_sender
+from controllers.mail_setup import build_mail_sender
 from controllers.middleware.access_log import AccessLog, AccessLogMiddleware
 from controllers.middleware.body_limit import BodyLimitMiddleware
 from controllers.middleware.cors_by_path import CORSByPath

@@ -20,16 +20,13 @@ import asyncio
 import logging
 import uuid
 from contextlib import suppress
-from dataclasses import dataclass
 
 from config.cpu_load import CpuLoad
 from config.database import Database
 from config.errors import DatabaseUnavailable
-from config.mail_transport import Transport
-from config.settings import Settings
 from controllers.mail_delivery import Delivery
-from controllers.mail_message import ConfirmationEmail
 from controllers.mail_outcome import Outcome, log, record
+from controllers.mail_timings import SenderTimings
 from models import mail_outbox
 from models.mail_outbox import OwedMail
 
@@ -37,48 +34,6 @@ logger = logging.getLogger("schoolapp.mail")
 
 HANDOFF_BATCH = 1000
 RECONCILE_BATCH = 500
-
-
-@dataclass(frozen=True, slots=True)
-class SenderTimings:
-    """How the sender paces itself; the defaults are production's."""
-
-    # How often an idle sender looks for emails due (retries, other tasks' rows).
-    poll_seconds: float = 2.0
-    reconcile_seconds: float = 60.0
-    # Registrations older than this with no outbox row are never emailed.
-    window_seconds: int = 7 * 24 * 3600
-    # A claim not finished within this falls due again for any sender.
-    lease_seconds: float = 60.0
-    retry_base_seconds: float = 1.0
-    retry_cap_seconds: float = 900.0
-    # With the 1 s drain and uvicorn's 20 s, within the task's 40 s stopTimeout
-    # (docs/mail.md); this bounds the sender's part.
-    drain_seconds: float = 8.0
-    # The process using more than this share of a core: saturated, one email a
-    # second (config/cpu_load.py). Under wrk it uses 90-100 %; ECS scales out at
-    # 60 % of the task's CPU.
-    busy_above: float = 0.75
-
-
-def build_mail_sender(
-    db: Database, settings: Settings, transport: Transport, timings: SenderTimings | None = None
-) -> MailSender:
-    """The sender for MAIL_* settings; reads and checks the templates (ConfigError)."""
-    timings = timings or SenderTimings()
-    load = CpuLoad(busy_above=timings.busy_above)
-    delivery = Delivery(
-        transport,
-        ConfirmationEmail(settings),
-        load,
-        rate=settings.mail_rate,
-        concurrency=settings.mail_concurrency,
-        retry_base=timings.retry_base_seconds,
-        retry_cap=timings.retry_cap_seconds,
-    )
-    # A batch needs at most about 10 s of pacing: far inside its lease.
-    batch = max(1, min(2 * settings.mail_concurrency, int(settings.mail_rate * 10)))
-    return MailSender(db, delivery, load, batch=batch, timings=timings)
 
 
 class MailSender:

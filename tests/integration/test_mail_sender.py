@@ -21,7 +21,8 @@ from config.credentials import DirectCredentials
 from config.database import Database
 from config.mail_transport import mail_transport
 from config.settings import Settings
-from controllers.mail_sender import SenderTimings, build_mail_sender
+from controllers.mail_setup import build_mail_sender
+from controllers.mail_timings import SenderTimings
 from models.migrations.runner import upgrade
 from models.schema import CREATE_USERS_TABLE
 from models.users import User, insert_user
