@@ -6,10 +6,19 @@ query on a pooled connection that goes back to the pool before the batch is
 sent: memory stays flat whatever the size, and no connection is held while a
 slow client reads. The audit row is written when the stream ends, with the number of
 rows sent and whether the export was complete.
+
+An export shares the event loop with registrations, and formatting CSV is CPU
+work: streamed flat out (about 46,000 rows/s here) it cut the registrations
+beside it from 2,099 to 247 req/s (bench/export.py, wrk c=32). So after each
+batch the export pauses EXPORT_PAUSE_FACTOR times as long as the batch took:
+at most a sixth of the loop, less when the loop is busy. Measured: 1,930 req/s
+beside the export against 2,167 alone, and 100,000 rows in about 17 s.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +35,7 @@ from controllers.streaming import StreamThenClose
 from models.registrations import Filters, Registration, batch
 
 BATCH_ROWS = 1000
+EXPORT_PAUSE_FACTOR = 5.0
 HEADER = ("id", "name", "email", "phone", "program", "created_at_utc")
 
 
@@ -70,11 +80,15 @@ class ExportController:
         yield (BOM + csv_rows([HEADER])).encode()
         after: str | None = None
         while True:
+            started = time.perf_counter()
             rows = await batch(self._db, filters, after, BATCH_ROWS)
-            if rows:
-                yield csv_rows(_cells(row) for row in rows).encode()
+            chunk = csv_rows(_cells(row) for row in rows).encode() if rows else b""
+            took = time.perf_counter() - started
+            if chunk:
+                yield chunk
                 progress.rows += len(rows)
             if len(rows) < BATCH_ROWS:
                 progress.complete = True
                 return
             after = rows[-1].id
+            await asyncio.sleep(took * EXPORT_PAUSE_FACTOR)
