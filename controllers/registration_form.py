@@ -7,10 +7,10 @@ import unicodedata
 from collections.abc import Collection
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from controllers.email_address import EmailNotValidError, checked_email
 from controllers.errors import FieldError, ValidationFailed
 
 NAME_MAX = 100
@@ -87,7 +87,7 @@ class RegistrationForm(BaseModel):
         if not isinstance(value, str):
             raise _fail("email", INVALID_EMAIL)
         try:
-            email = validate_email(value.strip(), check_deliverability=False).normalized
+            email = checked_email(value.strip()).normalized
         except EmailNotValidError:
             raise _fail("email", INVALID_EMAIL) from None
         if len(email) > EMAIL_MAX:
