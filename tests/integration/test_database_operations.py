@@ -3,6 +3,7 @@ connections, refused statements, and what is stored when a block fails."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -172,3 +173,24 @@ async def test_an_operation_past_its_deadline_is_unavailable_and_the_next_one_wo
         await db.fetch_one("SELECT SLEEP(5)")
     assert await db.fetch_one("SELECT 1") == (1,)
     assert await db.ping(1.0)
+
+
+async def test_connections_are_handed_out_in_the_order_they_were_asked_for(db: Database) -> None:
+    # aiomysql alone gives a connection coming back to whoever asks next, before
+    # the request that was already waiting for it (which then queues again).
+    served: list[str] = []
+
+    async def register(name: str) -> None:
+        async with db.operation() as op:
+            await op.execute("DO 1")
+            served.append(name)
+
+    async with db.operation() as holder:
+        await holder.execute("DO 1")  # the pool's only connection
+        waiting = asyncio.create_task(register("waiting"))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+    # The connection is back; a new request arrives before the waiting one runs.
+    newcomer = asyncio.create_task(register("newcomer"))
+    await asyncio.gather(waiting, newcomer)
+    assert served == ["waiting", "newcomer"]
