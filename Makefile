@@ -19,7 +19,7 @@ lint: $(VENV)/.dev  ## ruff, ruff format and mypy --strict
 	$(BIN)/mypy --strict $(CODE)
 	$(BIN)/cfn-lint deploy/cloudformation.yml
 
-bench: $(VENV)/.dev  ## service versus a raw-ASGI ceiling, under wrk (BENCH_ARGS=--quick: one minute)
+bench: $(VENV)/.dev  ## service versus a raw-ASGI ceiling and a FastAPI peer, under wrk (BENCH_ARGS=--quick: ~80 s)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 release: $(VENV)/.runtime  ## build, push and deploy this commit: make release ARGS="--region ... --dry-run"

@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ensure_loopback(opts.db_host)
         kinds = server_kinds(opts)
         wrk = ensure_wrk()
-        stack = check_server_python(opts.python)
+        stack = check_server_python(opts.python, kinds)
         target, version = open_target(opts)
         run_dir = Path(tempfile.mkdtemp(prefix="schoolapp-bench-"))
         ctx = Context(opts, wrk, target, version, prefix, run_dir, sysstat.find_db_server())

@@ -1,6 +1,6 @@
 """Throw-away databases on the local server, through tests/support's MySQLTarget.
 
-Both servers find the service's schema at its newest migration in their
+Every server finds the service's schema at its newest migration in its
 database, as a restarted production service does, so start-up measures the
 usual path (a first migration imports Alembic: about 0.5 s and 22 MB).
 """

@@ -30,6 +30,10 @@ SCENARIOS = (
     Scenario("health64", "GET /health c=64", "/health", 64, False),
 )
 
+# The servers' tags (in database, log and JSON names), and their --servers names in report order.
+SERVICE, CEILING, PEER = "svc", "ceil", "peer"
+SERVERS = {"service": SERVICE, "ceiling": CEILING, "peer": PEER}
+
 
 @dataclass(frozen=True, slots=True)
 class Options:
@@ -48,6 +52,7 @@ class Options:
     python: str
     service_dir: Path
     scenarios: tuple[Scenario, ...]
+    servers: tuple[str, ...]
     count_statuses: bool
     keep_logs: bool
     json_path: Path | None
@@ -57,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     env = os.environ
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark the service against a raw-ASGI + aiomysql ceiling.",
+        description="Benchmark the service against a raw-ASGI ceiling and a FastAPI peer.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 1 round of 3 s, 1 s warm-up"
@@ -77,16 +82,21 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated subset of: " + ", ".join(s.key for s in SCENARIOS),
     )
     parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help="comma-separated subset of: " + ", ".join(SERVERS) + " (ratios need the service)",
+    )
+    parser.add_argument(
         "--pool-max",
         type=int,
         default=int(env.get("DB_POOL_MAX", "10")),
-        help="DB_POOL_MAX given to both servers (default: $DB_POOL_MAX or 10)",
+        help="DB_POOL_MAX given to every server (default: $DB_POOL_MAX or 10)",
     )
     parser.add_argument(
         "--pool-min",
         type=int,
         default=int(env.get("DB_POOL_MIN", "1")),
-        help="DB_POOL_MIN given to both servers (default: $DB_POOL_MIN or 1)",
+        help="DB_POOL_MIN given to every server (default: $DB_POOL_MIN or 1)",
     )
     parser.add_argument(
         "--db-host",
@@ -110,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--python",
         default=sys.executable,
-        help="interpreter that runs both servers (default: the one running the benchmark)",
+        help="interpreter that runs the servers (default: the one running the benchmark)",
     )
     parser.add_argument(
         "--service-dir", type=Path, default=REPO_DIR, help="directory holding index.py"
@@ -136,6 +146,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     unknown = [k for k in wanted if k not in by_key]
     if unknown or not wanted:
         parser.error(f"unknown scenario(s): {', '.join(unknown) or '(none given)'}")
+    servers = [k.strip() for k in args.servers.split(",") if k.strip()]
+    unknown = [k for k in servers if k not in SERVERS]
+    if unknown or not servers:
+        parser.error(f"unknown server(s): {', '.join(unknown) or '(none given)'}")
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     duration = args.duration if args.duration is not None else (3 if args.quick else 8)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
@@ -157,6 +171,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         python=args.python,
         service_dir=args.service_dir.resolve(),
         scenarios=tuple(by_key[k] for k in wanted),
+        servers=tuple(SERVERS[k] for k in SERVERS if k in servers),
         count_statuses=not args.no_status_count,
         keep_logs=args.keep_logs,
         json_path=args.json,

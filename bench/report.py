@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.options import Options
+from bench.options import SERVICE, Options
+from bench.ratios import pick, print_ratios
 from bench.results import RunResult, median
 from bench.servers import ServerKind
 from bench.targets import ServiceFigures, print_targets
@@ -13,45 +14,41 @@ from bench.targets import ServiceFigures, print_targets
 # (the 2 cores are shared, so anything else running skews the comparison).
 NOISY_OTHER_CPU_PCT = 15.0
 
-Ratios = dict[str, list[float]]
-
 
 def report(runs: list[RunResult], opts: Options, kinds: Sequence[ServerKind]) -> None:
     """Print medians per scenario and server, ratios, checks and targets."""
-    svc, ceil = kinds[0].tag, kinds[1].tag
     _print_table(runs, opts, kinds)
-    ratios, p99_ratios = _print_ratios(runs, opts, svc, ceil)
+    by_tag = {k.tag: k for k in kinds}
+    svc = by_tag.get(SERVICE)
+    others = [k for k in kinds if k.tag != SERVICE]
+    rps_ratios, p99_ratios = print_ratios(runs, opts, svc, others) if svc else ({}, {})
     rows = _print_rows(runs, kinds)
     rss, startup = _print_processes(runs, kinds)
     _print_warnings(runs, opts, kinds)
-    svc_runs = [r for r in runs if r.server == svc]
+    if svc is None:
+        print()
+        print("Targets: not checked (they are the service's, and --servers left it out)")
+        return
+    svc_runs = [r for r in runs if r.server == SERVICE]
     svc_errors = sum(r.wrk.non2xx + r.wrk.socket_errors for r in svc_runs) + sum(
         r.warmup.non2xx + r.warmup.socket_errors for r in svc_runs if r.warmup
     )
-    rows_ok, rows_text = rows.get(svc, (None, "not checked"))
+    rows_ok, rows_text = rows.get(SERVICE, (None, "not checked"))
     print_targets(
         ServiceFigures(
-            ratios=ratios,
+            rps_ratios=rps_ratios,
             p99_ratios=p99_ratios,
+            rps={
+                s.key: median([r.wrk.rps for r in pick(runs, SERVICE, s.key)])
+                for s in opts.scenarios
+            },
             errors=svc_errors,
             rows_text=rows_text,
             rows_ok=rows_ok,
-            peak_rss_mb=rss[svc],
-            startups_s=startup[svc],
+            peak_rss_mb=rss[SERVICE],
+            startups_s=startup[SERVICE],
         )
     )
-
-
-def _pick(runs: list[RunResult], server: str, scenario: str) -> list[RunResult]:
-    return sorted(
-        (r for r in runs if r.server == server and r.scenario == scenario),
-        key=lambda r: r.round,
-    )
-
-
-def _fmt_ratio(values: Sequence[float]) -> str:
-    spread = ", ".join(f"{v:.2f}" for v in values)
-    return f"{median(values):.2f}  (rounds: {spread})"
 
 
 def _print_table(runs: list[RunResult], opts: Options, kinds: Sequence[ServerKind]) -> None:
@@ -68,7 +65,7 @@ def _print_table(runs: list[RunResult], opts: Options, kinds: Sequence[ServerKin
     print("-" * len(header))
     for scenario in opts.scenarios:
         for kind in kinds:
-            rs = _pick(runs, kind.tag, scenario.key)
+            rs = pick(runs, kind.tag, scenario.key)
             w = [r.wrk for r in rs]
             cpu = "/".join(
                 f"{median([getattr(r, a) for r in rs]):.0f}"
@@ -83,24 +80,6 @@ def _print_table(runs: list[RunResult], opts: Options, kinds: Sequence[ServerKin
                 f" {sum(x.non2xx for x in w):>8}"
                 f" {sum(x.socket_errors for x in w):>8}  {cpu:>20}"
             )
-
-
-def _print_ratios(
-    runs: list[RunResult], opts: Options, svc: str, ceil: str
-) -> tuple[Ratios, Ratios]:
-    print()
-    print("Ratios service / ceiling (median of per-round ratios)")
-    ratios: Ratios = {}
-    p99_ratios: Ratios = {}
-    for scenario in opts.scenarios:
-        pairs = list(
-            zip(_pick(runs, svc, scenario.key), _pick(runs, ceil, scenario.key), strict=True)
-        )
-        ratios[scenario.key] = [a.wrk.rps / b.wrk.rps for a, b in pairs if b.wrk.rps]
-        p99_ratios[scenario.key] = [a.wrk.p99_ms / b.wrk.p99_ms for a, b in pairs if b.wrk.p99_ms]
-        print(f"  {scenario.label:<24} req/s {_fmt_ratio(ratios[scenario.key])}")
-        print(f"  {'':<24} p99   {_fmt_ratio(p99_ratios[scenario.key])}")
-    return ratios, p99_ratios
 
 
 def _print_rows(

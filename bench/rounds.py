@@ -34,10 +34,10 @@ class Context:
     db_pid: int | None
 
 
-def run_all(ctx: Context, kinds: tuple[ServerKind, ServerKind], stack: str) -> list[RunResult]:
+def run_all(ctx: Context, kinds: tuple[ServerKind, ...], stack: str) -> list[RunResult]:
     """Every scenario, round and server, one fresh process at a time; one line per run."""
     opts = ctx.opts
-    total = len(opts.scenarios) * opts.rounds * 2
+    total = len(opts.scenarios) * opts.rounds * len(kinds)
     print(
         f"MariaDB {ctx.db_version} at {opts.db_host}:{opts.db_port}; {stack};"
         f" pool {opts.pool_min}..{opts.pool_max}; wrk -t1, {opts.duration} s runs after"
@@ -49,8 +49,9 @@ def run_all(ctx: Context, kinds: tuple[ServerKind, ServerKind], stack: str) -> l
     runs: list[RunResult] = []
     for scenario in opts.scenarios:
         for rnd in range(opts.rounds):
-            # Alternate who goes first so a drift (MariaDB flushing, heat) hits both.
-            order = kinds if rnd % 2 == 0 else kinds[::-1]
+            # Rotate who goes first so a drift (MariaDB flushing, heat) hits every server.
+            shift = rnd % len(kinds)
+            order = kinds[shift:] + kinds[:shift]
             for kind in order:
                 busy = settle(opts.settle)
                 run = run_one(ctx, kind, scenario, rnd)

@@ -1,22 +1,25 @@
-"""The two servers under load, each a fresh process: the service and the ceiling."""
+"""The servers under load, each a fresh process: the service, the ceiling and the peer."""
 
 from __future__ import annotations
 
 import http.client
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.options import Options
+from bench.options import CEILING, PEER, SERVERS, SERVICE, Options
 from tests.support.environment import without_service_variables
 from tests.support.mysql_target import MySQLTarget
 from tests.support.service_process import stop_process
 
-CEILING_APP = Path(__file__).resolve().parent / "ceiling_app.py"
+BENCH_DIR = Path(__file__).resolve().parent
+CEILING_APP = BENCH_DIR / "ceiling_app.py"
+PEER_APP = BENCH_DIR / "peer_app.py"
+SERVER_LABELS = {tag: name for name, tag in SERVERS.items()}
 
 # Start-up is timed to the first 200, so the poll interval bounds its error.
 READY_POLL_S = 0.005
@@ -27,39 +30,46 @@ LOG_TAIL_LINES = 30
 
 @dataclass(frozen=True, slots=True)
 class ServerKind:
-    """How to start one of the two servers."""
+    """How to start one of the servers."""
 
     tag: str
     label: str
     argv: tuple[str, ...]
 
 
-def server_kinds(opts: Options) -> tuple[ServerKind, ServerKind]:
-    """The service (``python index.py``) and the ceiling, in report order."""
+def server_kinds(opts: Options) -> tuple[ServerKind, ...]:
+    """The servers of ``--servers``, in report order: service, ceiling, peer."""
+    # Every server's database is migrated by `python index.py migrate`: it is always needed.
     index = opts.service_dir / "index.py"
     if not index.is_file():
         raise BenchError(f"{index} does not exist: there is no service to benchmark")
-    return (
-        ServerKind("svc", "service", (opts.python, "index.py")),
-        ServerKind("ceil", "ceiling", (opts.python, str(CEILING_APP))),
+    argv = {
+        SERVICE: (opts.python, "index.py"),
+        CEILING: (opts.python, str(CEILING_APP)),
+        PEER: (opts.python, str(PEER_APP)),
+    }
+    return tuple(
+        ServerKind(tag, SERVER_LABELS[tag], argv[tag]) for tag in argv if tag in opts.servers
     )
 
 
-def check_server_python(python: str) -> str:
+def check_server_python(python: str, kinds: Sequence[ServerKind]) -> str:
     """Import the servers' stack in their interpreter; a broken one stops the run up front."""
-    probe = (
-        "import aiomysql, pymysql, uvicorn, uvloop, httptools, orjson; "
-        "print(pymysql.VERSION_STRING, aiomysql.__version__, uvicorn.__version__)"
+    peer = any(kind.tag == PEER for kind in kinds)
+    modules = "aiomysql, pymysql, uvicorn, uvloop, httptools, orjson" + (
+        ", fastapi, email_validator" if peer else ""
     )
+    versions = "pymysql.VERSION_STRING, aiomysql.__version__, uvicorn.__version__" + (
+        ", fastapi.__version__" if peer else ""
+    )
+    probe = f"import {modules}; print({versions})"
     done = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         last = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        raise BenchError(
-            f"{python} cannot import the servers' stack (aiomysql, uvicorn, uvloop, httptools,"
-            f" orjson): {last[0]}"
-        )
-    pymysql_v, aiomysql_v, uvicorn_v = done.stdout.split()
-    return f"PyMySQL {pymysql_v}, aiomysql {aiomysql_v}, uvicorn {uvicorn_v}"
+        raise BenchError(f"{python} cannot import the servers' stack ({modules}): {last[0]}")
+    found = done.stdout.split()
+    stack = f"PyMySQL {found[0]}, aiomysql {found[1]}, uvicorn {found[2]}"
+    return stack + (f", FastAPI {found[3]}" if peer else "")
 
 
 def server_env(opts: Options, target: MySQLTarget, port: int, db_name: str) -> dict[str, str]:
