@@ -25,6 +25,7 @@ from controllers.mail_setup import build_mail_sender
 from controllers.middleware.access_log import AccessLog, AccessLogMiddleware
 from controllers.middleware.body_limit import BodyLimitMiddleware
 from controllers.middleware.cors_by_path import CORSByPath
+from controllers.middleware.health_probe import HealthProbeMiddleware
 from controllers.middleware.request_id import RequestIdMiddleware
 from controllers.middleware.security_headers import SecurityHeadersMiddleware
 from controllers.programs import ProgramsController
@@ -83,6 +84,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
                 staff_prefixes=STAFF_PATH_PREFIXES,
             )
         )
+    middleware.append(Middleware(HealthProbeMiddleware))
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES))
     staff_auth = StaffAuth(database)
     routes = build_routes(

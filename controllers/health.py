@@ -9,12 +9,16 @@ from config.database import Database
 from controllers.responses import JsonResponse
 
 READY_PING_TIMEOUT = 1.0
-_OK = b'{"status":"OK"}'
+HEALTH_BODY = b'{"status":"OK"}'
 
 
 async def health(request: Request) -> Response:
-    """200 at once: the process serves. Never touches the database."""
-    return Response(_OK, media_type="application/json")
+    """200 at once: the process serves. Never touches the database.
+
+    A GET is answered before routing (`controllers.middleware.health_probe`); this
+    answers HEAD.
+    """
+    return Response(HEALTH_BODY, media_type="application/json")
 
 
 class ReadinessController:

@@ -22,6 +22,18 @@ async def test_health_is_ok_and_shallow(make_settings: SettingsFactory) -> None:
         assert response.headers["content-type"] == "application/json"
 
 
+async def test_the_probe_answers_get_as_the_route_answers_head(
+    client: httpx.AsyncClient,
+) -> None:
+    # GET /health is answered before routing, HEAD by the route: the same answer.
+    get, head = await client.get("/health"), await client.head("/health")
+    assert (get.status_code, head.status_code) == (200, 200)
+    for header in ("content-type", "content-length", "x-content-type-options"):
+        assert get.headers[header] == head.headers[header]
+    assert get.content == b'{"status":"OK"}'
+    assert get.headers["x-request-id"] != head.headers["x-request-id"]
+
+
 async def test_ready_is_ok_when_the_database_answers(client: httpx.AsyncClient) -> None:
     response = await client.get("/health/ready")
     assert response.status_code == 200
