@@ -11,7 +11,6 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from config.credentials import CredentialsSource, credentials_source
-from config.database import Database
 from config.errors import ConfigError
 from config.log import setup_logging
 from config.mail_transport import mail_transport
@@ -34,6 +33,7 @@ from controllers.staff_audit import AuditController
 from controllers.staff_auth import StaffAuth
 from controllers.staff_export import ExportController
 from controllers.staff_registrations import StaffRegistrationsController
+from models.db import Database
 from models.migrations.startup import StartupMigrations
 from models.schema import create_database
 from routes.table import STAFF_PATH_PREFIXES, build_routes

@@ -1,8 +1,8 @@
 """The service's own exceptions: one tree, rooted here, each raised where it happens.
 
 Those that become an HTTP answer carry its status; `controllers/error_responses.py`
-alone turns them into answers, with the contract's wording. The leaves live in the
-layer that raises them (nothing reaches upward):
+alone turns them into answers, with the contract's wording. Every layer raises
+them from here (config is the bottom of the import graph):
 
     SchoolappError
     ├── ConfigError                  a setting that cannot work: one line, exit 2
@@ -10,15 +10,15 @@ layer that raises them (nothing reaches upward):
     │   ├── CredentialsRejected      MySQL 1045, e.g. after a password rotation
     │   ├── UnknownDatabase          MySQL 1049 (local mode then creates it)
     │   ├── ConnectionLost           broke mid-statement: it may or may not have run
-    │   └── MigrationFailed          models.errors: the schema could not be brought up to date
+    │   └── MigrationFailed          the schema could not be brought up to date
     ├── StatementRejected            the server refused a statement (no answer: a 500)
     │   └── DuplicateKey             MySQL 1062
-    ├── DuplicateEmail          409  models.errors
-    ├── IdempotencyKeyReused    422  models.errors
-    ├── DuplicateKeyName             models.errors: staff key names are never reused (CLI)
-    ├── Unauthorized            401  controllers.errors: no valid staff key
-    ├── NotFound                404  controllers.errors
-    └── RequestRejected         400  controllers.errors
+    ├── DuplicateEmail          409
+    ├── IdempotencyKeyReused    422
+    ├── DuplicateKeyName             staff key names are never reused (CLI)
+    ├── Unauthorized            401  no valid staff key
+    ├── NotFound                404
+    └── RequestRejected         400
         ├── ValidationFailed    400
         ├── InvalidBody         400
         ├── InvalidIdempotencyKey 400
@@ -29,6 +29,7 @@ layer that raises them (nothing reaches upward):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 
@@ -77,3 +78,109 @@ class StatementRejected(SchoolappError):
 
 class DuplicateKey(StatementRejected):
     """A row with the same unique key exists already (MySQL error 1062)."""
+
+
+# Stored data and the schema (raised by models/).
+
+
+class DuplicateEmail(SchoolappError):
+    """An applicant with this email (compared case-insensitively) is already stored."""
+
+    status_code: ClassVar[int] = 409
+
+
+class MigrationFailed(DatabaseUnavailable):
+    """The schema could not be brought up to date; the service answers 503 meanwhile."""
+
+
+class IdempotencyKeyReused(SchoolappError):
+    """An Idempotency-Key came back with a different submission than it was first sent with."""
+
+    status_code: ClassVar[int] = 422
+
+
+class DuplicateKeyName(SchoolappError):
+    """A staff key (revoked or not) already has this name; names are never reused."""
+
+
+# The request itself (raised by controllers/ and routes/).
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One failing field of a registration and why it failed."""
+
+    field: str
+    message: str
+
+
+class RequestRejected(SchoolappError):
+    """The request breaks a rule of the contract; the message is the client's to read."""
+
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationFailed(RequestRejected):
+    """The registration's fields fail the contract's checks."""
+
+    def __init__(self, message: str, details: list[FieldError]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class InvalidBody(RequestRejected):
+    """The body is not JSON, or is JSON but not an object."""
+
+    def __init__(self) -> None:
+        super().__init__("Request body must be a JSON object")
+
+
+class UnsupportedMediaType(RequestRejected):
+    """The Content-Type is not application/json."""
+
+    status_code = 415
+
+    def __init__(self) -> None:
+        super().__init__("Content-Type must be application/json")
+
+
+class BodyTooLarge(RequestRejected):
+    """The body is larger than the service accepts."""
+
+    status_code = 413
+
+    def __init__(self) -> None:
+        super().__init__("Request body too large")
+
+
+class InvalidIdempotencyKey(RequestRejected):
+    """The Idempotency-Key header is malformed or too long."""
+
+
+class InvalidParameter(RequestRejected):
+    """A query parameter or path value cannot be read (a date, a cursor, a limit)."""
+
+
+class Unauthorized(SchoolappError):
+    """No staff key, or one that is unknown or revoked; the message never quotes the key."""
+
+    status_code: ClassVar[int] = 401
+
+    def __init__(self, message: str, *, invalid_token: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.invalid_token = invalid_token
+
+
+class NotFound(SchoolappError):
+    """The resource named in the path does not exist."""
+
+    status_code: ClassVar[int] = 404
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
@@ -13,12 +14,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from config.errors import ConfigError
 from config.programs import DEFAULT_PROGRAMS, Program, parse_programs
-from config.tls import RDS_CA_BUNDLE, VERIFYING_MODES, SslMode, check_ca_bundle
 
 SECRET_ARN_PREFIX = "arn:aws:secretsmanager:"  # noqa: S105 (a prefix, not a secret)
 LogFormat = Literal["json", "text"]
 
 MailBackend = Literal["ses", "files", "off"]
+SslMode = Literal["disabled", "required", "verify-ca", "verify-identity"]
+VERIFYING_MODES: tuple[SslMode, ...] = ("verify-ca", "verify-identity")
+# Where the image puts Amazon's bundle of every RDS region's CAs (see the Dockerfile).
+RDS_CA_BUNDLE = Path("/etc/ssl/rds/global-bundle.pem")
 
 
 AWS_FIELDS = ("param_host_path", "param_db_name_path", "param_user_path", "db_secret_arn")
@@ -138,7 +142,7 @@ class Settings(BaseSettings):
             if ca is None:
                 raise _conflict("DB_SSL_CA", f"is required with DB_SSL_MODE={mode}")
             try:
-                check_ca_bundle(ca)
+                load_ca_bundle(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), ca)
             except ValueError as exc:
                 raise _conflict("DB_SSL_CA", str(exc)) from None
         elif ca is not None:
@@ -175,6 +179,11 @@ class Settings(BaseSettings):
         return "off" if self.aws_mode else "files"
 
     @property
+    def db_operation_timeout(self) -> float:
+        """The longest one database operation may wait: a connection, then its statements."""
+        return self.db_connect_timeout + self.db_query_timeout
+
+    @property
     def aws_mode(self) -> bool:
         """True when any Parameter Store / Secrets Manager variable is set."""
         return _aws_mode(self.__dict__)
@@ -196,3 +205,15 @@ def load_settings(**overrides: Any) -> Settings:
         else:
             variable = str(error.get("ctx", {}).get("variable", "settings"))
         raise ConfigError(variable, error["msg"].removeprefix("Value error, ")) from None
+
+
+def load_ca_bundle(context: ssl.SSLContext, path: Path) -> None:
+    """Load `path` into `context`; ValueError, saying why, unless it is a PEM bundle with a CA."""
+    try:
+        context.load_verify_locations(cafile=path)
+    except ssl.SSLError:  # before OSError, of which it is a subclass
+        raise ValueError(f"{path} holds no PEM certificate") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not context.cert_store_stats()["x509_ca"]:
+        raise ValueError(f"{path} holds no CA certificate")

@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from config.credentials import CredentialsSource
-from config.database import Database
+from config.errors import DuplicateKeyName
 from config.settings import Settings
 from models.audit import AuditEntry, record
-from models.errors import DuplicateKeyName
+from models.db import Database
 from models.migrations.runner import upgrade
 from models.staff_keys import StaffKey, create_key, find_key, list_keys, revoke_key
 

@@ -14,11 +14,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from config.errors import DatabaseUnavailable
+from config.errors import (
+    DatabaseUnavailable,
+    DuplicateEmail,
+    IdempotencyKeyReused,
+    NotFound,
+    RequestRejected,
+    Unauthorized,
+    ValidationFailed,
+)
 from config.log import request_id_var
-from controllers.errors import NotFound, RequestRejected, Unauthorized, ValidationFailed
 from controllers.responses import JsonResponse
-from models.errors import DuplicateEmail, IdempotencyKeyReused
 
 logger = logging.getLogger("schoolapp.errors")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from config.database import Database
 from controllers.responses import JsonResponse
+from models.db import Database
 
 READY_PING_TIMEOUT = 1.0
 HEALTH_BODY = b'{"status":"OK"}'

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from controllers.errors import InvalidIdempotencyKey
+from config.errors import InvalidIdempotencyKey
 from controllers.registration_form import RegistrationForm
 
 HEADER = b"idempotency-key"

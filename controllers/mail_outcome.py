@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass
 from enum import Enum
 
-from config.database import Database
 from config.redact import mask_email
 from models import mail_outbox
+from models.db import Database
 from models.mail_outbox import OwedMail
 
 logger = logging.getLogger("schoolapp.mail")

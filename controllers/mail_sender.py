@@ -22,12 +22,12 @@ import uuid
 from contextlib import suppress
 
 from config.cpu_load import CpuLoad
-from config.database import Database
 from config.errors import DatabaseUnavailable
 from controllers.mail_delivery import Delivery
 from controllers.mail_outcome import Outcome, log, record
 from controllers.mail_timings import SenderTimings
 from models import mail_outbox
+from models.db import Database
 from models.mail_outbox import OwedMail
 
 logger = logging.getLogger("schoolapp.mail")

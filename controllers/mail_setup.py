@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from config.cpu_load import CpuLoad
-from config.database import Database
 from config.mail_transport import Transport
 from config.settings import Settings
 from controllers.mail_delivery import Delivery
 from controllers.mail_message import ConfirmationEmail
 from controllers.mail_sender import MailSender
 from controllers.mail_timings import SenderTimings
+from models.db import Database
 
 
 def build_mail_sender(

@@ -12,13 +12,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from config.database import Database
+from config.errors import InvalidBody, UnsupportedMediaType
 from config.redact import mask_email
-from controllers.errors import InvalidBody, UnsupportedMediaType
 from controllers.idempotency import fingerprint, idempotency_key
 from controllers.middleware.access_log import add_access_fields
 from controllers.registration_form import parse_registration
 from controllers.responses import JsonResponse
+from models.db import Database
 from models.idempotency import KeyedRequest
 from models.replay import Registrations
 from models.users import User

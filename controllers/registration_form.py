@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from config.errors import FieldError, ValidationFailed
 from controllers.email_address import EmailNotValidError, checked_email
-from controllers.errors import FieldError, ValidationFailed
 
 NAME_MAX = 100
 EMAIL_MAX = 100

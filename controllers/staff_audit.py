@@ -13,13 +13,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from config.database import Database
+from config.errors import InvalidParameter
 from config.log import request_id_var
-from controllers.errors import InvalidParameter
 from controllers.responses import JsonResponse
 from controllers.staff_auth import StaffAuth
 from controllers.staff_params import PAGING, limit, only
 from models.audit import AuditEntry, AuditRow, newest, record
+from models.db import Database
 from models.registrations import Filters
 from models.staff_keys import StaffKey
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from config.database import Database
-from controllers.errors import Unauthorized
+from config.errors import Unauthorized
 from controllers.middleware.access_log import add_access_fields
+from models.db import Database
 from models.staff_keys import StaffKey, key_for, note_use
 
 

@@ -26,12 +26,12 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from config.database import Database
 from controllers.csv_export import BOM, csv_rows
 from controllers.staff_audit import audit, filters_detail
 from controllers.staff_auth import StaffAuth
 from controllers.staff_params import FILTERS, only, registration_filters
 from controllers.streaming import StreamThenClose
+from models.db import Database
 from models.registrations import Filters, Registration, batch
 
 BATCH_ROWS = 1000

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from starlette.datastructures import QueryParams
 
-from controllers.errors import InvalidParameter
+from config.errors import InvalidParameter
 from models.registrations import Filters, Position
 
 DEFAULT_LIMIT = 50

@@ -8,8 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from config.database import Database
-from controllers.errors import InvalidParameter, NotFound
+from config.errors import InvalidParameter, NotFound
 from controllers.responses import JsonResponse
 from controllers.staff_audit import audit, filters_detail
 from controllers.staff_auth import StaffAuth
@@ -22,6 +21,7 @@ from controllers.staff_params import (
     only,
     registration_filters,
 )
+from models.db import Database
 from models.mail_outbox import mail_counts
 from models.registrations import Filters, Position, Registration, delete, page, totals
 

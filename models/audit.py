@@ -11,7 +11,7 @@ from datetime import datetime
 
 import orjson
 
-from config.database import Database
+from models.db import Database
 
 INSERT_AUDIT = (
     "INSERT INTO staff_audit (key_name, action, detail, row_count, request_id)"

@@ -20,9 +20,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from config.errors import DatabaseUnavailable, DuplicateKey
-from config.operation import Operation
-from models.errors import IdempotencyKeyReused
+from config.errors import DatabaseUnavailable, DuplicateKey, IdempotencyKeyReused
+from models.db import Operation
 
 CLAIM_KEY = (
     "INSERT INTO idempotency_keys (idempotency_key, fingerprint, user_id, created_at)"

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from config.database import Database
+from models.db import Database
 
 # Kept to the column's size; a provider's message is longer only when it rambles.
 MAX_ERROR_CHARS = 500

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from config.database import Database
+from models.db import Database
 
 _COLUMNS = "SELECT id, name, email, phone, program, created_at FROM users"
 _ORDER = " ORDER BY created_at DESC, id DESC LIMIT %s"

@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from config.database import Database
-from models.errors import DuplicateEmail
+from config.errors import DuplicateEmail
+from models.db import Database
 from models.idempotency import IdempotencyKeys, KeyedRequest
 from models.users import User, find_user, find_user_by_email, store_user
 

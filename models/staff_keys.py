@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from config.database import Database
-from config.errors import DuplicateKey
-from models.errors import DuplicateKeyName
+from config.errors import DuplicateKey, DuplicateKeyName
+from models.db import Database
 
 KEY_PREFIX = "schoolapp_staff_"
 _KEY_SHAPE = re.compile(r"schoolapp_staff_[A-Za-z0-9_-]{43}")

@@ -6,10 +6,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from config.database import Database
-from config.errors import ConnectionLost, DuplicateKey
-from config.operation import Operation, Row
-from models.errors import DuplicateEmail
+from config.errors import ConnectionLost, DuplicateEmail, DuplicateKey
+from models.db import Database, Operation, Row
 
 logger = logging.getLogger("schoolapp.users")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controllers.errors import BodyTooLarge
+from config.errors import BodyTooLarge
 
 
 class BodyLimitMiddleware:

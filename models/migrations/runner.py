@@ -3,7 +3,7 @@
 Every runner takes the server's named lock `schoolapp.migrations` before it
 reads the database's version, so the first applies each step and the others,
 waiting on the lock, then find nothing left to do. Alembic and SQLAlchemy are
-imported only here, only when a migration is due (see config/sync_database.py).
+imported only here, only when a migration is due (see models/db/sync.py).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from config.credentials import Credentials
+from config.errors import MigrationFailed
 from config.settings import Settings
-from config.sync_database import sync_connection
-from models.errors import MigrationFailed
+from models.db.sync import sync_connection
 
 if TYPE_CHECKING:
     import sqlalchemy

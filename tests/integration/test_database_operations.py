@@ -11,9 +11,8 @@ from datetime import datetime
 import pytest
 
 from config.credentials import DirectCredentials
-from config.database import Database
 from config.errors import ConnectionLost, DatabaseUnavailable, DuplicateKey, StatementRejected
-from config.operation import Operation
+from models.db import Database, Operation
 from models.migrations.startup import StartupMigrations
 from tests.support.app_client import SettingsFactory
 from tests.support.mysql_target import MySQLTarget

@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from config.database import Database
 from config.settings import Settings
 from index import create_app
+from models.db import Database
 from tests.support.mariadb_server import MariaDBServer, ServerTls
 from tests.support.moto_aws import MotoAws
 from tests.support.payloads import registration

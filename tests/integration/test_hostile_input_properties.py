@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from controllers.errors import ValidationFailed
+from config.errors import ValidationFailed
 from controllers.registration_form import parse_registration
 from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import registration

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from config.credentials import DirectCredentials
-from config.database import Database
 from models import mail_outbox
+from models.db import Database
 from models.migrations.runner import upgrade
 from models.users import User, insert_user
 from tests.support.app_client import SettingsFactory

@@ -18,11 +18,11 @@ import httpx
 import pytest
 
 from config.credentials import DirectCredentials
-from config.database import Database
 from config.mail_transport import mail_transport
 from config.settings import Settings
 from controllers.mail_setup import build_mail_sender
 from controllers.mail_timings import SenderTimings
+from models.db import Database
 from models.migrations.runner import upgrade
 from models.schema import CREATE_USERS_TABLE
 from models.users import User, insert_user

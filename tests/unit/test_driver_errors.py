@@ -7,7 +7,6 @@ import asyncio
 import pymysql
 import pytest
 
-from config.driver_errors import map_driver_errors
 from config.errors import (
     ConnectionLost,
     CredentialsRejected,
@@ -16,6 +15,7 @@ from config.errors import (
     StatementRejected,
     UnknownDatabase,
 )
+from models.db.driver_errors import map_driver_errors
 
 err = pymysql.err
 

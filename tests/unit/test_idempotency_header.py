@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controllers.errors import InvalidIdempotencyKey
+from config.errors import InvalidIdempotencyKey
 from controllers.idempotency import KEY_PATTERN, MALFORMED, TOO_LONG, fingerprint, idempotency_key
 from controllers.registration_form import parse_registration
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from controllers.errors import ValidationFailed
+from config.errors import ValidationFailed
 from controllers.registration_form import RegistrationForm, parse_registration
 
 PROGRAMS = ("computer-science", "engineering", "business", "arts", "medicine")

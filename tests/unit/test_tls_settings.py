@@ -9,8 +9,8 @@ import pytest
 
 from config import settings as settings_module
 from config.errors import ConfigError
-from config.settings import load_settings
-from config.tls import SslMode, client_context
+from config.settings import SslMode, load_settings
+from models.db.tls import client_context
 from tests.support.tls_certificates import CertificateAuthority
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"

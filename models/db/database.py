@@ -2,10 +2,10 @@
 
 Every way the database can fail ends as a `DatabaseUnavailable` raised within a
 bounded time: a refused or black-holed connection, a dead pooled connection, a
-query that does not answer. The pieces: `config.pool` (the pool's life),
-`config.operation` (statements sharing a deadline and a connection),
-`config.deadline` (the timers), `config.driver_errors` (the driver's failures as
-our exceptions).
+query that does not answer. The pieces: `pool` (the pool's life), `operation`
+(statements sharing a deadline and a connection), `driver_errors` (the driver's
+failures and the deadlines as our exceptions), `tls`, and `sync` (a blocking
+connection for migrations).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import logging
 from collections.abc import Sequence
 
 from config.credentials import CredentialsSource
-from config.deadline import Deadline, operation_timeout
 from config.errors import DatabaseUnavailable, StatementRejected
-from config.operation import IsolationLevel, Operation, Row, Transaction
-from config.pool import ConnectionPool, CreateDatabase, Setup
 from config.settings import Settings
+from models.db.driver_errors import Deadline
+from models.db.operation import IsolationLevel, Operation, Row, Transaction
+from models.db.pool import ConnectionPool, CreateDatabase, Setup
 
 logger = logging.getLogger("schoolapp.database")
 
@@ -44,7 +44,7 @@ class Database:
         self._pools = ConnectionPool(
             settings, credentials, create_tables=create_tables, create_database=create_database
         )
-        self._operation_timeout = operation_timeout(settings)
+        self._operation_timeout = settings.db_operation_timeout
 
     @property
     def operation_timeout(self) -> float:

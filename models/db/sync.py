@@ -17,7 +17,7 @@ import pymysql
 
 from config.credentials import Credentials
 from config.settings import Settings
-from config.tls import client_context
+from models.db.tls import client_context
 
 if TYPE_CHECKING:
     import sqlalchemy

@@ -10,10 +10,9 @@ from typing import Any, Literal, Self
 import aiomysql
 from aiomysql import Connection
 
-from config.deadline import Deadline
-from config.driver_errors import map_driver_errors
 from config.errors import ConnectionLost, DatabaseUnavailable, StatementRejected
-from config.pool import ConnectionPool
+from models.db.driver_errors import Deadline, map_driver_errors
+from models.db.pool import ConnectionPool
 
 logger = logging.getLogger("schoolapp.database")
 

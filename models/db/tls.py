@@ -17,16 +17,13 @@ from __future__ import annotations
 import functools
 import ssl
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from aiomysql.connection import Connection
 from pymysql.constants import CLIENT, CR
 from pymysql.err import OperationalError
 
-SslMode = Literal["disabled", "required", "verify-ca", "verify-identity"]
-VERIFYING_MODES: tuple[SslMode, ...] = ("verify-ca", "verify-identity")
-# Where the image puts Amazon's bundle of every RDS region's CAs (see the Dockerfile).
-RDS_CA_BUNDLE = Path("/etc/ssl/rds/global-bundle.pem")
+from config.settings import SslMode, load_ca_bundle
 
 
 @functools.lru_cache(maxsize=8)
@@ -48,25 +45,9 @@ def client_context(mode: SslMode, ca_bundle: Path | None) -> ssl.SSLContext | No
         return context
     if ca_bundle is None:
         raise ValueError(f"is required with DB_SSL_MODE={mode}")
-    _load_ca_bundle(context, ca_bundle)
+    load_ca_bundle(context, ca_bundle)
     context.check_hostname = mode == "verify-identity"
     return context
-
-
-def check_ca_bundle(path: Path) -> None:
-    """Raise ValueError, saying why, unless `path` is a readable PEM bundle holding a CA."""
-    _load_ca_bundle(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), path)
-
-
-def _load_ca_bundle(context: ssl.SSLContext, path: Path) -> None:
-    try:
-        context.load_verify_locations(cafile=path)
-    except ssl.SSLError:  # before OSError, of which it is a subclass
-        raise ValueError(f"{path} holds no PEM certificate") from None
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not context.cert_store_stats()["x509_ca"]:
-        raise ValueError(f"{path} holds no CA certificate")
 
 
 def _describe(error: ssl.SSLError) -> str:

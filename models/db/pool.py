@@ -17,11 +17,10 @@ import aiomysql
 from aiomysql import Connection
 
 from config.credentials import Credentials, CredentialsSource
-from config.deadline import Deadline, operation_timeout
-from config.driver_errors import map_driver_errors
 from config.errors import ConfigError, CredentialsRejected, DatabaseUnavailable, UnknownDatabase
 from config.settings import Settings
-from config.tls import client_context
+from models.db.driver_errors import Deadline, map_driver_errors
+from models.db.tls import client_context
 
 logger = logging.getLogger("schoolapp.database")
 
@@ -205,7 +204,7 @@ class ConnectionPool:
     async def _close_pool(self, pool: aiomysql.Pool) -> None:
         pool.close()
         try:
-            async with asyncio.timeout(operation_timeout(self._settings)):
+            async with asyncio.timeout(self._settings.db_operation_timeout):
                 await pool.wait_closed()
         except TimeoutError:
             pool.terminate()
