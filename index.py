@@ -21,12 +21,6 @@ from controllers.docs import DocsController
 from controllers.error_responses import EXCEPTION_HANDLERS
 from controllers.health import ReadinessController
 from controllers.mail_setup import build_mail_sender
-from controllers.middleware.access_log import AccessLog, AccessLogMiddleware
-from controllers.middleware.body_limit import BodyLimitMiddleware
-from controllers.middleware.cors_by_path import CORSByPath
-from controllers.middleware.health_probe import HealthProbeMiddleware
-from controllers.middleware.request_id import RequestIdMiddleware
-from controllers.middleware.security_headers import SecurityHeadersMiddleware
 from controllers.programs import ProgramsController
 from controllers.registration import RegistrationController
 from controllers.staff_audit import AuditController
@@ -36,6 +30,8 @@ from controllers.staff_registrations import StaffRegistrationsController
 from models.db import Database
 from models.migrations.startup import StartupMigrations
 from models.schema import create_database
+from routes.cors import CORSByPath
+from routes.edge import AccessLog, Edge, HealthProbe
 from routes.table import STAFF_PATH_PREFIXES, build_routes
 
 VERSION = "1.0.0"
@@ -71,9 +67,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         await database.close()
 
     middleware = [
-        Middleware(RequestIdMiddleware),
-        Middleware(SecurityHeadersMiddleware),
-        Middleware(AccessLogMiddleware, access_log=AccessLog(settings)),
+        Middleware(Edge, access_log=AccessLog(settings), max_body_bytes=MAX_BODY_BYTES),
     ]
     if settings.cors_origins or settings.staff_cors_origins:
         middleware.append(
@@ -84,8 +78,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
                 staff_prefixes=STAFF_PATH_PREFIXES,
             )
         )
-    middleware.append(Middleware(HealthProbeMiddleware))
-    middleware.append(Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES))
+    middleware.append(Middleware(HealthProbe))
     staff_auth = StaffAuth(database)
     routes = build_routes(
         registration=RegistrationController(

@@ -1,7 +1,9 @@
 """Log lines: one JSON object a line (for CloudWatch) or plain text, with the request id.
 
 `render_line` is the one place a line takes its shape: the logging formatter
-below and the access log (controllers/middleware/access_log.py) both call it.
+below and the access line (routes/edge.py) both call it. The request's context
+(its id, its access line's fields) lives here, where the edge that sets it and
+the handlers that add to it both import it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,17 @@ import orjson
 
 from config.settings import LogFormat, Settings
 
-# Set by the request-id middleware; every log line of a request carries it.
+# Set by the edge middleware; every log line of a request carries it.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The fields of the access line of the request being served; None outside a request.
+access_fields_var: ContextVar[dict[str, object] | None] = ContextVar("access_fields", default=None)
+
+
+def add_access_fields(**fields: object) -> None:
+    """Add fields to the access line of the request being served (say, the new row's id)."""
+    current = access_fields_var.get()
+    if current is not None:
+        current.update(fields)
 
 
 # Formatting a time costs 1 to 2 µs; a busy second writes thousands of lines.

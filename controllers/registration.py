@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from config.errors import InvalidBody, UnsupportedMediaType
+from config.log import add_access_fields
 from config.redact import mask_email
 from controllers.idempotency import fingerprint, idempotency_key
-from controllers.middleware.access_log import add_access_fields
 from controllers.registration_form import parse_registration
 from controllers.responses import JsonResponse
 from models.db import Database

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from config.errors import Unauthorized
-from controllers.middleware.access_log import add_access_fields
+from config.log import add_access_fields
 from models.db import Database
 from models.staff_keys import StaffKey, key_for, note_use
 

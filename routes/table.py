@@ -30,7 +30,7 @@ def build_routes(
 ) -> list[BaseRoute]:
     """The route table; anything else is a JSON 404, a wrong method a JSON 405."""
     return [
-        # GET is answered before routing (controllers/middleware/health_probe.py).
+        # GET is answered before routing (routes/edge.py).
         Route("/health", health, methods=["GET"]),
         Route("/health/ready", readiness.ready, methods=["GET"]),
         Route("/api/register", registration.register, methods=["POST"]),

@@ -13,7 +13,7 @@ from config.credentials import Credentials
 from config.log import LineFormatter, RequestIdFilter, request_id_var
 from config.redact import mask_email
 from config.settings import LogFormat, Settings
-from controllers.middleware.access_log import LOGGER_NAME, AccessLog
+from routes.edge import LOGGER_NAME, AccessLog
 
 
 def record(message: str, **extra: object) -> logging.LogRecord:

@@ -1,0 +1,183 @@
+"""The edge every request passes, in one ASGI layer: its id, the headers every answer
+carries, the body limit, the access line, and the 500 for what nobody foresaw.
+
+One layer rather than one each: every layer wraps `send` and `receive` again on
+every request. The access line is written straight to stdout rather than through
+`logging`, whose record, filters, lock and formatter cost about five times as much
+a line (docs/performance.md).
+
+`HealthProbe` answers the ALB's `GET /health` before routing; it sits inside CORS,
+so the answer carries what every answer carries.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import uuid
+from typing import TextIO
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from config.errors import BodyTooLarge
+from config.log import access_fields_var, render_line, request_id_var
+from config.settings import Settings
+from controllers.error_responses import unexpected_error
+from controllers.health import HEALTH_BODY
+
+LOGGER_NAME = "schoolapp.access"
+REQUEST_ID_HEADER = "X-Request-ID"
+# Long or odd ids would let a client forge or bloat log lines.
+_SANE_ID = re.compile(rb"[A-Za-z0-9._:+=/-]{1,128}")
+# Headers every answer carries, whatever produced it: no body is ever sniffed as HTML.
+_EVERY_ANSWER = ((b"x-content-type-options", b"nosniff"),)
+_SET_HERE = frozenset({b"x-request-id", b"x-content-type-options"})
+# The ALB probes every few seconds per task: a line each would bury the rest.
+_QUIET = frozenset({("/health", 200)})
+_HEALTH_PATH = "/health"
+
+
+class AccessLog:
+    """Writes access lines in the configured format, unless LOG_LEVEL is above info."""
+
+    def __init__(self, settings: Settings, stream: TextIO | None = None) -> None:
+        self._enabled = settings.log_level in ("debug", "info")
+        self._log_format = settings.log_format
+        self._stream = stream
+
+    def write(self, message: str, fields: dict[str, object]) -> None:
+        """Write one line: `message` and `fields`, with the time and the request id."""
+        if not self._enabled:
+            return
+        line = render_line(
+            self._log_format,
+            time.time(),
+            "INFO",
+            LOGGER_NAME,
+            message,
+            fields=fields,
+            request_id=request_id_var.get(),
+        )
+        # Looked up on each write, so a redirected stdout (tests, tools) is honoured.
+        stream = self._stream or sys.stdout
+        stream.write(line + "\n")
+        stream.flush()
+
+
+class Edge:
+    """Request id, common headers, body limit, access line and the catch-all 500."""
+
+    def __init__(self, app: ASGIApp, *, access_log: AccessLog, max_body_bytes: int) -> None:
+        self.app = app
+        self.access_log = access_log
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request with its id set, its body bounded, and log how it went."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming, declared = _read_headers(scope)
+        request_id = incoming or uuid.uuid4().hex
+        id_token = request_id_var.set(request_id)
+        fields: dict[str, object] = {}
+        fields_token = access_fields_var.set(fields)
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
+        status = 0
+        received = 0
+        max_bytes = self.max_body_bytes
+
+        async def edge_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [h for h in message.get("headers", ()) if h[0].lower() not in _SET_HERE]
+                headers.append(id_header)
+                headers.extend(_EVERY_ANSWER)
+                message["headers"] = headers
+            await send(message)
+
+        async def edge_receive() -> Message:
+            nonlocal received
+            # A declared length over the limit is refused before a byte is read.
+            if declared is not None and declared > max_bytes:
+                raise BodyTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, edge_receive, edge_send)
+        except Exception as exc:
+            if status:
+                raise  # the answer has begun: nothing to do but let the server close it
+            # Answered here rather than by Starlette's ServerErrorMiddleware: that one
+            # sits outside every user middleware, so its 500 would lack X-Request-ID.
+            await unexpected_error(exc)(scope, edge_receive, edge_send)
+        finally:
+            access_fields_var.reset(fields_token)
+            path = scope["path"]
+            if (path, status) not in _QUIET:
+                method = scope["method"]
+                self.access_log.write(
+                    f"{method} {path} {status}",
+                    {
+                        "method": method,
+                        "path": path,
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        **fields,
+                    },
+                )
+            request_id_var.reset(id_token)
+
+
+def _read_headers(scope: Scope) -> tuple[str | None, int | None]:
+    """The sane X-Request-ID, and the Content-Length when it is ASCII digits."""
+    request_id: str | None = None
+    length: int | None = None
+    for name, value in scope["headers"]:
+        # The first of a repeated header counts, as Starlette's `Headers.get` reads it.
+        if name == b"x-request-id":
+            if request_id is None and _SANE_ID.fullmatch(value):
+                request_id = value.decode("ascii")
+        elif name == b"content-length" and length is None and value.isdigit():
+            length = int(value)
+    return request_id, length
+
+
+class HealthProbe:
+    """Answers `GET /health` with 200 `{"status":"OK"}` before routing; passes the rest on.
+
+    The probe's answer never changes, so it needs none of Starlette's exception
+    middleware, the router's matching, a `Request` or a `Response`. The route table
+    keeps `/health` for HEAD, a wrong method's 405, and the OpenAPI document.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the probe, or serve the request as usual."""
+        if scope["type"] == "http" and scope["path"] == _HEALTH_PATH and scope["method"] == "GET":
+            await send(_health_start())
+            await send({"type": "http.response.body", "body": HEALTH_BODY})
+            return
+        await self.app(scope, receive, send)
+
+
+def _health_start() -> Message:
+    # A new message each time: the layers outside add headers to it in place.
+    return {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [
+            (b"content-length", str(len(HEALTH_BODY)).encode()),
+            (b"content-type", b"application/json"),
+        ],
+    }
