@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -20,8 +19,7 @@ from controllers.registration_form import parse_registration
 from controllers.responses import JsonResponse
 from models.db import Database
 from models.idempotency import KeyedRequest
-from models.replay import Registrations
-from models.users import User
+from models.registrations import Registrations
 
 
 class RegistrationController:
@@ -50,34 +48,17 @@ class RegistrationController:
             raise UnsupportedMediaType
         key = idempotency_key(request.scope["headers"])
         form = parse_registration(_json_object(await request.body()), self._programs)
-        user = User(
-            id=str(uuid.uuid4()),
-            name=form.name,
-            email=form.email,
-            phone=form.phone,
-            program=form.program,
-            # The column keeps whole seconds; truncate so the answer equals the row.
-            created_at=datetime.now(UTC).replace(microsecond=0, tzinfo=None),
-        )
         keyed = None if key is None else KeyedRequest(key, fingerprint(form))
-        stored = await self._registrations.store(user, keyed)
-        user = stored.user
+        stored = await self._registrations.register(
+            form.name, form.email, form.phone, form.program, keyed
+        )
+        registration = stored.registration
         if self._on_registered is not None and not stored.replayed:
-            self._on_registered(user.id)
-        add_access_fields(user_id=user.id, email=mask_email(user.email))
+            self._on_registered(registration.id)
+        add_access_fields(user_id=registration.id, email=mask_email(registration.email))
         if stored.replayed:
             add_access_fields(replayed=True)
-        return JsonResponse(
-            {
-                "id": user.id,
-                "name": user.name,
-                "email": user.email,
-                "phone": user.phone,
-                "program": user.program,
-                "created_at": user.created_at.isoformat() + "Z",
-            },
-            status_code=201,
-        )
+        return JsonResponse(registration.to_json(), status_code=201)
 
 
 def _is_json(content_type: str) -> bool:

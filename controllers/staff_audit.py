@@ -20,7 +20,7 @@ from controllers.staff_auth import StaffAuth
 from controllers.staff_params import PAGING, limit, only
 from models.audit import AuditEntry, AuditRow, newest, record
 from models.db import Database
-from models.registrations import Filters
+from models.registrations import Filters, utc_iso
 from models.staff_keys import StaffKey
 
 
@@ -30,9 +30,9 @@ def filters_detail(filters: Filters) -> dict[str, object]:
     if filters.program is not None:
         detail["program"] = filters.program
     if filters.since is not None:
-        detail["since"] = filters.since.isoformat() + "Z"
+        detail["since"] = utc_iso(filters.since)
     if filters.before is not None:
-        detail["before"] = filters.before.isoformat() + "Z"
+        detail["before"] = utc_iso(filters.before)
     if filters.prefix is not None:
         detail["q_length"] = len(filters.prefix)
     return detail

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,24 +22,9 @@ from controllers.staff_params import (
 )
 from models.db import Database
 from models.mail_outbox import mail_counts
-from models.registrations import Filters, Position, Registration, delete, page, totals
+from models.registrations import Filters, Position, delete, page, totals, utc_iso
 
 DEFAULT_STATS_DAYS = 30
-
-
-def _registration(row: Registration) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "email": row.email,
-        "phone": row.phone,
-        "program": row.program,
-        "created_at": row.created_at.isoformat() + "Z",
-    }
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.isoformat() + "Z"
 
 
 class StaffRegistrationsController:
@@ -60,7 +44,7 @@ class StaffRegistrationsController:
         following = encode_cursor(Position(rows[-1].created_at, rows[-1].id)) if more else None
         detail = {**filters_detail(filters), "cursor": after is not None, "limit": size}
         await audit(self._db, key, "registrations.list", detail, len(rows))
-        return JsonResponse({"registrations": [_registration(r) for r in rows], "next": following})
+        return JsonResponse({"registrations": [r.to_json() for r in rows], "next": following})
 
     async def stats(self, request: Request) -> Response:
         """200 with totals per program and per UTC day; the last 30 days by default."""
@@ -80,8 +64,8 @@ class StaffRegistrationsController:
         await audit(self._db, key, "registrations.stats", filters_detail(bounded), total)
         return JsonResponse(
             {
-                "since": _stamp(since),
-                "before": _stamp(before),
+                "since": utc_iso(since),
+                "before": utc_iso(before),
                 "total": total,
                 "by_program": [{"program": p, "count": n} for p, n in counted.by_program],
                 "by_day": [{"day": d.isoformat(), "count": n} for d, n in counted.by_day],

@@ -1,21 +1,181 @@
-"""Registrations as staff see them: filtered pages newest first, day and program totals, erasure.
+"""Registrations: the rows of the `users` table, stored truthfully, read by staff, erased.
 
-Pages use keyset pagination on (created_at, id): each page starts strictly
-after the last row of the one before, so rows added between two calls (newer,
-so before the cursor) neither shift nor repeat a page. Exports walk the
-primary key instead (see `batch`). Every value reaches the
-server as a parameter; the statement is put together from fixed fragments only.
+Storing. No service can know whether an INSERT cut off by its deadline committed:
+it may land after the 503 (a delayed segment, a failover that completes late),
+and the applicant, told to try again, does. So when the email turns out to be
+taken, and only then (the common path stays one INSERT), the stored row is read
+and the request is a retry of it when it has:
+
+- the same id: this request's own first attempt, or an earlier request with the
+  same Idempotency-Key;
+- or the same name, email, phone and program, code point for code point as stored
+  (after our normalisation; the unique key's collation ignores case and accents,
+  this comparison does not), stored at most the replay window ago.
+
+A retry is answered with the stored row (its id and created_at); anything else
+for a taken email stays DuplicateEmail (409).
+
+Reading. Pages use keyset pagination on (created_at, id): each page starts
+strictly after the last row of the one before, so rows added between two calls
+(newer, so before the cursor) neither shift nor repeat a page. Exports walk the
+primary key instead (see `batch`). Every value reaches the server as a
+parameter; the statement is put together from fixed fragments only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from models.db import Database
+from config.errors import ConnectionLost, DuplicateEmail, DuplicateKey
+from models.db import Database, Operation, Row
+from models.idempotency import IdempotencyKeys, KeyedRequest
 
-_COLUMNS = "SELECT id, name, email, phone, program, created_at FROM users"
+logger = logging.getLogger("schoolapp.registrations")
+
+_SELECT = "SELECT id, name, email, phone, program, created_at FROM users"
+_INSERT = (
+    "INSERT INTO users (id, name, email, phone, program, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+)
+_EXISTS = "SELECT 1 FROM users WHERE id = %s"
+# `=` compares under the column's collation: the row whose email the unique key matched.
+_BY_EMAIL = _SELECT + " WHERE email = %s"
+_BY_ID = _SELECT + " WHERE id = %s"
+
+
+def utc_iso(moment: datetime) -> str:
+    """A naive UTC datetime (as the columns hold them) in ISO 8601 with a `Z`."""
+    return moment.isoformat() + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One applicant's row; `created_at` is UTC, whole seconds (the column's precision).
+
+    Rows of the old service may lack a phone or a program.
+    """
+
+    id: str
+    name: str
+    email: str
+    phone: str | None
+    program: str | None
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as every answer shows it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "program": self.program,
+            "created_at": utc_iso(self.created_at),
+        }
+
+
+def _registration(row: Row) -> Registration:
+    return Registration(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The registration as stored, and whether an earlier request had stored it."""
+
+    registration: Registration
+    replayed: bool
+
+
+class Registrations:
+    """Stores registrations; `window` is how long a repeat counts as a retry (0: never)."""
+
+    def __init__(self, db: Database, window: timedelta) -> None:
+        self._db = db
+        self._window = window
+        self._keys = IdempotencyKeys(window)
+
+    async def register(
+        self, name: str, email: str, phone: str, program: str, keyed: KeyedRequest | None = None
+    ) -> Stored:
+        """Store a new registration, or find the row it retries; DuplicateEmail if neither.
+
+        The id and created_at are made here, at the time of the request. With
+        `keyed`, the key is claimed first (IdempotencyKeyReused if it came with
+        another body).
+        """
+        new = Registration(
+            id=str(uuid.uuid4()),
+            name=name,
+            email=email,
+            phone=phone,
+            program=program,
+            # The column keeps whole seconds; truncate so the answer equals the row.
+            created_at=datetime.now(UTC).replace(microsecond=0, tzinfo=None),
+        )
+        async with self._db.operation() as op:
+            if keyed is not None and self._window:
+                earlier_id = await self._keys.claim(op, keyed, new.id, new.created_at)
+                if earlier_id is not None:
+                    earlier = await _find(op, _BY_ID, earlier_id)
+                    if earlier is not None:
+                        return Stored(earlier, replayed=True)
+                    # Not stored, or not yet: send it again under the same id, so
+                    # that the earlier INSERT, should it land late, adds no row.
+                    new = replace(new, id=earlier_id)
+            try:
+                await _insert_once(op, new)
+            except DuplicateEmail:
+                stored = await _find(op, _BY_EMAIL, new.email)
+                if stored is None or not self._is_retry(stored, new):
+                    raise
+                return Stored(stored, replayed=True)
+        return Stored(new, replayed=False)
+
+    def _is_retry(self, stored: Registration, new: Registration) -> bool:
+        if stored.id == new.id:
+            return True
+        return (
+            bool(self._window)
+            and (stored.name, stored.email, stored.phone, stored.program)
+            == (new.name, new.email, new.phone, new.program)
+            and new.created_at - stored.created_at <= self._window
+        )
+
+
+async def _find(op: Operation, sql: str, value: str) -> Registration | None:
+    row = await op.fetch_one(sql, (value,))
+    return None if row is None else _registration(row)
+
+
+async def _insert_once(op: Operation, new: Registration) -> None:
+    """Insert `new`; after a connection lost mid-INSERT, one retry tells "my row is
+    there" (the id is chosen before the first attempt) from "someone else's row"."""
+    try:
+        await _insert(op, new)
+    except ConnectionLost as lost:
+        logger.warning("connection lost during INSERT, retrying once: %s", lost)
+        try:
+            await _insert(op, new)
+        except DuplicateEmail:
+            if await op.fetch_one(_EXISTS, (new.id,)) is None:
+                raise
+            logger.info("the first attempt had stored the row", extra={"user_id": new.id})
+
+
+async def _insert(op: Operation, new: Registration) -> None:
+    # created_at is written rather than defaulted so the answer shows the stored
+    # value without a second query; the connection's time zone is UTC.
+    values = (new.id, new.name, new.email, new.phone, new.program, new.created_at)
+    try:
+        await op.execute(_INSERT, values)
+    except DuplicateKey:
+        raise DuplicateEmail from None
+
+
 _ORDER = " ORDER BY created_at DESC, id DESC LIMIT %s"
 _PROGRAM = "program = %s"
 _SINCE = "created_at >= %s"
@@ -24,7 +184,7 @@ _BEFORE = "created_at < %s"
 _PREFIX = "(name LIKE %s ESCAPE '!' OR email LIKE %s ESCAPE '!')"
 _AFTER_CURSOR = "(created_at < %s OR (created_at = %s AND id < %s))"
 _AFTER_ID = "id > %s"
-_BY_ID = " ORDER BY id LIMIT %s"
+_ID_ORDER = " ORDER BY id LIMIT %s"
 _TOTALS_BY_PROGRAM = (
     "SELECT program, COUNT(*) FROM users WHERE {} GROUP BY program ORDER BY program"
 )
@@ -36,18 +196,6 @@ DELETE_REGISTRATION = "DELETE FROM users WHERE id = %s"
 # its id (beside a hash of its fields), the outbox row its confirmation email.
 DELETE_IDEMPOTENCY_KEYS = "DELETE FROM idempotency_keys WHERE user_id = %s"
 DELETE_MAIL_OUTBOX = "DELETE FROM mail_outbox WHERE user_id = %s"
-
-
-@dataclass(frozen=True, slots=True)
-class Registration:
-    """A stored row as it is (rows of the old service may lack a phone or program)."""
-
-    id: str
-    name: str
-    email: str
-    phone: str | None
-    program: str | None
-    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +248,8 @@ async def page(
 ) -> list[Registration]:
     """Up to `limit` rows matching `filters`, newest first, after `after` when given."""
     where, args = _where(filters, after)
-    rows = await db.fetch_all(f"{_COLUMNS} WHERE {where}{_ORDER}", (*args, limit))
-    return [Registration(*row) for row in rows]
+    rows = await db.fetch_all(f"{_SELECT} WHERE {where}{_ORDER}", (*args, limit))
+    return [_registration(row) for row in rows]
 
 
 async def batch(
@@ -110,15 +258,15 @@ async def batch(
     """Up to `limit` rows matching `filters` in primary-key order, after `after_id` if given.
 
     `users` has no index on created_at (the contract fixes the table), so every
-    newest-first page sorts the whole table: 90 ms a page of 1,000 at 100,000
-    rows, measured. Walking the primary key instead costs 15 ms, the same for
-    every batch, which is what an export of every row needs.
+    newest-first page sorts the whole table; walking the primary key costs the
+    same for every batch, which is what an export of every row needs
+    (docs/performance.md).
     """
     where, args = _where(filters, None)
     if after_id is not None:
         where, args = f"{where} AND {_AFTER_ID}", [*args, after_id]
-    rows = await db.fetch_all(f"{_COLUMNS} WHERE {where}{_BY_ID}", (*args, limit))
-    return [Registration(*row) for row in rows]
+    rows = await db.fetch_all(f"{_SELECT} WHERE {where}{_ID_ORDER}", (*args, limit))
+    return [_registration(row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)

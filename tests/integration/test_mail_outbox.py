@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -15,10 +14,9 @@ from config.credentials import DirectCredentials
 from models import mail_outbox
 from models.db import Database
 from models.migrations.runner import upgrade
-from models.users import User, insert_user
 from tests.support.app_client import SettingsFactory
 from tests.support.mysql_target import MySQLTarget
-from tests.support.payloads import unique_email
+from tests.support.payloads import stored_registration
 
 pytestmark = pytest.mark.anyio
 
@@ -39,12 +37,7 @@ def now() -> datetime:
 
 
 async def registered(db: Database, created_at: datetime | None = None) -> str:
-    user = User(
-        str(uuid.uuid4()), "Ada Lovelace", unique_email(), "5551234567", "arts",
-        created_at or now(),
-    )  # fmt: skip
-    await insert_user(db, user)
-    return user.id
+    return (await stored_registration(db, created_at=created_at)).id
 
 
 async def test_a_recorded_email_is_claimed_once_then_sent(db: Database) -> None:

@@ -25,13 +25,12 @@ from controllers.mail_timings import SenderTimings
 from models.db import Database
 from models.migrations.runner import upgrade
 from models.schema import CREATE_USERS_TABLE
-from models.users import User, insert_user
 from tests.support.app_client import SettingsFactory, serve
 from tests.support.fake_ses import FakeSes, fake_ses
 from tests.support.mail import outbox, row_if, wait_for_async
 from tests.support.moto_aws import MotoAws
 from tests.support.mysql_target import MySQLTarget
-from tests.support.payloads import registration, unique_email
+from tests.support.payloads import registration, stored_registration, unique_email
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.anyio
@@ -204,9 +203,7 @@ async def test_an_ses_outage_of_any_length_loses_no_email_and_sends_each_once(
     try:
         users = []
         for _ in range(10):
-            user = User(str(uuid.uuid4()), "Ada", unique_email(), "5551234567", "arts",
-                        datetime.now(UTC).replace(microsecond=0, tzinfo=None))  # fmt: skip
-            await insert_user(sender_db, user)
+            user = await stored_registration(sender_db, name="Ada")
             sender.registered(user.id)
             users.append(user)
         await wait_for_async(
