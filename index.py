@@ -21,8 +21,7 @@ from controllers.docs import DocsController
 from controllers.error_responses import EXCEPTION_HANDLERS
 from controllers.health import ReadinessController
 from controllers.mail_setup import build_mail_sender
-from controllers.programs import ProgramsController
-from controllers.registration import RegistrationController
+from controllers.registration import ProgramsController, RegistrationController
 from controllers.staff_audit import AuditController
 from controllers.staff_auth import StaffAuth
 from controllers.staff_export import ExportController

@@ -9,8 +9,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from config.programs import Program
-from controllers.idempotency import KEY_PATTERN
 from controllers.openapi_staff import SECURITY_SCHEMES, STAFF_MODELS, staff_paths
+from controllers.registration import KEY_PATTERN
 from controllers.registration_form import RegistrationForm
 from controllers.schemas import (
     ErrorBody,

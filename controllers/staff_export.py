@@ -8,35 +8,87 @@ slow client reads. The audit row is written when the stream ends, with the numbe
 rows sent and whether the export was complete.
 
 An export shares the event loop with registrations, and formatting CSV is CPU
-work: streamed flat out (about 46,000 rows/s here) it cut the registrations
-beside it from 2,099 to 247 req/s (bench/export.py, wrk c=32). So after each
-batch the export pauses EXPORT_PAUSE_FACTOR times as long as the batch took:
-at most a sixth of the loop, less when the loop is busy. Measured: 1,930 req/s
-beside the export against 2,167 alone, and 100,000 rows in about 17 s.
+work, so after each batch the export pauses EXPORT_PAUSE_FACTOR times as long as
+the batch took: at most a sixth of the loop, less when the loop is busy
+(measured in docs/performance.md with bench/export.py).
+
+The CSV is for spreadsheets: UTF-8 with a BOM (Excel reads a file as UTF-8 only
+then), a header row, CRLF, every cell quoted, and a cell that starts with =, +,
+-, @, a tab or a carriage return prefixed with a single quote so that no
+spreadsheet runs it as a formula (OWASP's advice against CSV injection).
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import time
-from collections.abc import AsyncIterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import anyio
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Send
 
-from controllers.csv_export import BOM, csv_rows
 from controllers.staff_audit import audit, filters_detail
 from controllers.staff_auth import StaffAuth
 from controllers.staff_params import FILTERS, only, registration_filters
-from controllers.streaming import StreamThenClose
 from models.db import Database
 from models.registrations import Filters, Registration, batch
 
 BATCH_ROWS = 1000
+BOM = "\ufeff"
 EXPORT_PAUSE_FACTOR = 5.0
 HEADER = ("id", "name", "email", "phone", "program", "created_at_utc")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """`cell`, with a leading ' when a spreadsheet would read it as a formula."""
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
+def csv_rows(rows: Iterable[Sequence[str]]) -> str:
+    """`rows` as CSV text: every cell quoted and neutralised, lines ended by CRLF."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerows([neutralise(cell) for cell in row] for row in rows)
+    return buffer.getvalue()
+
+
+class StreamThenClose(StreamingResponse):
+    """Streams `content`, then awaits `on_close`: after the last chunk, a failure or a
+    client that went away (the step is shielded from that cancellation)."""
+
+    def __init__(
+        self,
+        content: AsyncIterable[bytes],
+        *,
+        on_close: Callable[[], Awaitable[None]],
+        media_type: str,
+        headers: Mapping[str, str],
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=headers)
+        self._on_close = on_close
+
+    async def stream_response(self, send: Send) -> None:
+        """Send every chunk, then run `on_close` whatever happened."""
+        try:
+            await super().stream_response(send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._on_close()
 
 
 @dataclass

@@ -8,8 +8,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from controllers.docs import ASSETS_PATH, DocsController
 from controllers.health import ReadinessController, health
-from controllers.programs import ProgramsController
-from controllers.registration import RegistrationController
+from controllers.registration import ProgramsController, RegistrationController
 from controllers.staff_audit import AuditController
 from controllers.staff_export import ExportController
 from controllers.staff_registrations import StaffRegistrationsController

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from config.errors import InvalidIdempotencyKey
-from controllers.idempotency import KEY_PATTERN, MALFORMED, TOO_LONG, fingerprint, idempotency_key
+from controllers.registration import KEY_PATTERN, MALFORMED, TOO_LONG, fingerprint, idempotency_key
 from controllers.registration_form import parse_registration
 
 PROGRAMS = ("computer-science", "arts")

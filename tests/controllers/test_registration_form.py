@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 from typing import Any
+from unittest import mock
 
+import email_validator.syntax
 import pytest
+from email_validator import EmailNotValidError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config.errors import ValidationFailed
-from controllers.registration_form import RegistrationForm, parse_registration
+from controllers import registration_form
+from controllers.registration_form import RegistrationForm, checked_email, parse_registration
 
 PROGRAMS = ("computer-science", "engineering", "business", "arts", "medicine")
 REQUIRED = "All fields are required"
@@ -234,3 +242,96 @@ def test_a_value_that_is_not_a_string_fails_its_fields_check(
     field: str, message: str, value: Any
 ) -> None:
     assert failure(body(**{field: value})).message == message
+
+
+# The email check (email-validator, its domain step memoised in the library's namespace).
+
+
+def _domain_cache_info() -> functools._CacheInfo:
+    step: Any = registration_form._VALIDATE_NAMESPACE[registration_form._DOMAIN_STEP]
+    info: functools._CacheInfo = step.cache_info()
+    return info
+
+
+def test_the_memoised_step_is_the_one_email_validator_calls() -> None:
+    # Fails loudly when email-validator moves or renames its domain step: the patch
+    # would then memoise nothing (or break the check), and must be revisited.
+    namespace = vars(importlib.import_module("email_validator.validate_email"))
+    step = namespace["validate_email_domain_name"]
+    assert hasattr(step, "cache_info"), "email-validator no longer calls the memoised step"
+    assert step.__wrapped__ is email_validator.syntax.validate_email_domain_name
+
+
+ADDRESSES = [
+    "ada@example.com",
+    "Ada@EXAMPLE.com",
+    "josé@example.com",
+    "ada@bücher.example",
+    "ada@xn--bcher-kva.example",
+    "ada@ＥＸＡＭＰＬＥ.com",
+    "ada@example..com",
+    "ada@example",
+    "ada@-example.com",
+    "ada@exa mple.com",
+    "ada@" + "a" * 64 + ".com",
+    "ada@" + ("a" * 60 + ".") * 5 + "com",
+    "ada@[127.0.0.1]",
+    "ada@localhost",
+    "ada@example.invalid",
+    "ada@",
+    "postmaster@Example.org",
+]
+
+
+def verdict(address: str) -> tuple[str, ...]:
+    """What the caller can see of a verdict: the values, or the error's words."""
+    try:
+        found = checked_email(address)
+    except EmailNotValidError as exc:
+        return ("refused", str(exc))
+    return (found.normalized, str(found.ascii_email), found.domain, found.ascii_domain)
+
+
+def library_verdict(address: str) -> tuple[str, ...]:
+    """The verdict of email-validator as shipped: its own domain step, not the memoised one."""
+    with mock.patch.dict(
+        registration_form._VALIDATE_NAMESPACE,
+        {"validate_email_domain_name": email_validator.syntax.validate_email_domain_name},
+    ):
+        return verdict(address)
+
+
+@pytest.mark.parametrize("address", ADDRESSES)
+def test_first_and_repeated_verdicts_equal_the_librarys(address: str) -> None:
+    expected = library_verdict(address)
+    assert verdict(address) == expected
+    assert verdict(address) == expected  # the second from the cache, if valid
+
+
+@given(st.text(max_size=12), st.sampled_from(["example.com", "Example.COM", "bücher.de", "a..b"]))
+@settings(max_examples=300, deadline=None)
+def test_any_local_part_at_a_seen_domain_gets_the_librarys_verdict(local: str, domain: str) -> None:
+    address = f"{local}@{domain}"
+    assert verdict(address) == library_verdict(address)
+
+
+def test_a_second_address_at_a_domain_reuses_its_check() -> None:
+    checked_email("first@memo-test.example.org")
+    before = _domain_cache_info()
+    checked_email("second@memo-test.example.org")
+    after = _domain_cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+
+
+def test_a_refused_domain_is_not_kept() -> None:
+    before = _domain_cache_info()
+    for _ in range(2):
+        with pytest.raises(EmailNotValidError):
+            checked_email("ada@refused..example.org")
+    after = _domain_cache_info()
+    assert after.currsize == before.currsize
+    assert after.misses == before.misses + 2
+
+
+def test_the_cache_is_bounded() -> None:
+    assert _domain_cache_info().maxsize == registration_form.DOMAIN_CACHE_SIZE
