@@ -33,7 +33,7 @@ def add_access_fields(**fields: object) -> None:
         current.update(fields)
 
 
-# Formatting a time costs 1 to 2 µs; a busy second writes thousands of lines.
+# Formatting a time is costly against a line's budget; a busy second writes thousands of lines.
 @functools.lru_cache(maxsize=4)
 def _utc_second(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")

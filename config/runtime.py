@@ -6,7 +6,7 @@ import gc
 
 # A registration allocates a few hundred container objects; at CPython's default
 # (700) the young generation is collected every few requests. Measured under wrk,
-# this threshold saves about 20 µs of CPU a registration (docs/performance.md).
+# this threshold saves CPU on every registration (docs/performance.md).
 YOUNG_GENERATION_THRESHOLD = 50_000
 
 

@@ -2,8 +2,8 @@
 
 The handlers are coroutines although none awaits anything: Starlette runs a plain
 function handler in a worker thread, and the first such call of a process imports
-anyio's thread machinery (about 20 ms) and starts the thread, so the first 409 of a
-process would take 20-50 ms against 3-5 ms for a 201 (bench/latency_409.py).
+anyio's thread machinery and starts the thread, so the first 409 of a process would
+take several times as long as a 201 (docs/performance.md, bench/latency_409.py).
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ async def note_use(db: Database, key: StaffKey) -> None:
     """Record that `key` was used just now (to the minute).
 
     The row just read tells whether a write is due: most requests make none
-    (the UPDATE costs about 0.2 ms, the lookup before it about 0.3 ms).
+    (the UPDATE costs about as much as the lookup before it: docs/performance.md).
     """
     resolution = timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
     now = datetime.now(UTC).replace(tzinfo=None)

@@ -35,8 +35,8 @@ _DRIVER_ERRORS = (pymysql.err.MySQLError, *_TRANSPORT_ERRORS)
 
 
 class _DriverErrorMap:
-    # A class rather than @contextmanager: entering and leaving one costs 0.16 µs
-    # against 1.0 µs, and every statement passes through one.
+    # A class rather than @contextmanager: a sixth of the cost, and every statement
+    # passes through one (docs/performance.md).
     __slots__ = ("_mid_statement",)
 
     def __init__(self, *, mid_statement: bool) -> None:
@@ -107,7 +107,7 @@ def _error_code(exc: BaseException) -> int | None:
 class Deadline:
     """Cancels the block after `seconds` and raises DatabaseUnavailable(`message`).
 
-    One asyncio timer costs about 6 µs, so an operation sets one for all its
+    An asyncio timer is not free (docs/performance.md), so an operation sets one for all its
     statements (retries included) rather than one each.
     """
 

@@ -49,7 +49,7 @@ class ConnectionPool:
         self._reload_lock = asyncio.Lock()
         self._closing_pools: set[asyncio.Task[None]] = set()
         # Turns in arrival order: aiomysql lets a newcomer take a returned connection
-        # before the waiter it wakes (p99 340 ms instead of 50 at 64 requests on 10).
+        # before the waiter it wakes, which queues again: a long tail (docs/performance.md).
         self._turns = asyncio.Semaphore(settings.db_pool_max)
 
     async def open(self) -> None:

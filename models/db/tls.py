@@ -31,7 +31,8 @@ def client_context(mode: SslMode, ca_bundle: Path | None) -> ssl.SSLContext | No
     """aiomysql's `ssl` argument for `mode`: None when disabled, else a TLS 1.2+ context.
 
     One context serves every connection of the process: loading 144 CAs took
-    30 ms here, on the event loop, and a pool is rebuilt after every outage.
+    tens of milliseconds on the event loop (docs/performance.md), and a pool is
+    rebuilt after every outage.
     Raises ValueError when a verifying mode has no usable CA bundle.
     """
     if mode == "disabled":
