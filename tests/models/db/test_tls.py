@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import ssl
 from pathlib import Path
 
 import pytest
+from aiomysql.connection import Connection
 
 from config import settings as settings_module
 from config.errors import ConfigError
@@ -161,3 +163,14 @@ def test_each_mode_gets_the_mysql_client_meaning(
 
 def test_disabled_gives_no_context() -> None:
     assert client_context("disabled", None) is None
+
+
+def test_the_plain_text_guard_wraps_the_step_aiomysql_calls_before_the_login() -> None:
+    # aiomysql has no hook for this, so models/db/tls.py wraps a private method; this
+    # fails loudly when an aiomysql upgrade renames it or stops calling it on connect.
+    client_context("required", None)
+    method = Connection._request_authentication
+    assert getattr(method, "__wrapped__", None) is not None, "the guard is not installed"
+    assert "self._request_authentication()" in inspect.getsource(Connection._connect), (
+        "aiomysql no longer authenticates through _request_authentication: revisit models/db/tls.py"
+    )
