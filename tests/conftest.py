@@ -14,6 +14,7 @@ from tests.support.app_client import CORS_ORIGIN, SettingsFactory, serve
 from tests.support.environment import service_variables
 from tests.support.moto_aws import MotoAws, moto_server
 from tests.support.mysql_target import MySQLTarget, mysql_target
+from tests.support.staff import Staff, staff_app
 
 # The mail settings, and boto3's per-service endpoint that points SES at moto.
 MAIL_VARIABLE_PREFIXES = ("MAIL_", "SCHOOL_", "AWS_ENDPOINT_URL_")
@@ -121,3 +122,18 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the app in local mode."""
     async with serve(settings) as http:
         yield http
+
+
+@pytest.fixture
+def staff_settings(make_settings: SettingsFactory, fresh_database: str) -> Settings:
+    """Settings of the `staff` fixture's app; a test module may override this fixture."""
+    return make_settings(db_name=fresh_database)
+
+
+@pytest.fixture
+async def staff(
+    staff_settings: Settings, mysql: MySQLTarget, fresh_database: str
+) -> AsyncIterator[Staff]:
+    """The app over HTTP on a database of its own, with a staff key made for it."""
+    async for app in staff_app(staff_settings, mysql, fresh_database):
+        yield app

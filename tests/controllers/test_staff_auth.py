@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from config.settings import Settings
 from tests.support.app_client import CORS_ORIGIN, SettingsFactory, serve
 from tests.support.cli import run_cli
 from tests.support.mysql_target import MySQLTarget
@@ -29,12 +29,9 @@ STAFF_ROUTES = [
 
 
 @pytest.fixture
-async def staff(
-    mysql: MySQLTarget, fresh_database: str, make_settings: SettingsFactory
-) -> AsyncIterator[Staff]:
-    settings = make_settings(db_name=fresh_database, staff_cors_origins=(STAFF_ORIGIN,))
-    async for app in staff_app(settings, mysql, fresh_database):
-        yield app
+def staff_settings(make_settings: SettingsFactory, fresh_database: str) -> Settings:
+    """The shared `staff` fixture's settings, with a staff origin for the CORS tests."""
+    return make_settings(db_name=fresh_database, staff_cors_origins=(STAFF_ORIGIN,))
 
 
 @pytest.mark.parametrize(("method", "path"), STAFF_ROUTES)

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,24 +13,15 @@ import httpx
 import pytest
 
 from controllers.staff_export import BATCH_ROWS
-from tests.support.app_client import SettingsFactory
 from tests.support.mysql_target import MySQLTarget
 from tests.support.service_process import ServiceProcess
-from tests.support.staff import Staff, make_key, row, seed, spaced, staff_app
+from tests.support.staff import Staff, make_key, row, seed, spaced
 
 pytestmark = pytest.mark.anyio
 
 EXPORT = "/api/registrations.csv"
 T0 = datetime(2025, 3, 1, 9, 0, 0)
 HEADER = ["id", "name", "email", "phone", "program", "created_at_utc"]
-
-
-@pytest.fixture
-async def staff(
-    mysql: MySQLTarget, fresh_database: str, make_settings: SettingsFactory
-) -> AsyncIterator[Staff]:
-    async for app in staff_app(make_settings(db_name=fresh_database), mysql, fresh_database):
-        yield app
 
 
 def parse(body: bytes) -> list[list[str]]:

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
 
-from tests.support.app_client import SettingsFactory
-from tests.support.mysql_target import MySQLTarget
-from tests.support.staff import Staff, as_json, row, seed, spaced, staff_app
+from tests.support.staff import Staff, as_json, row, seed, spaced
 
 pytestmark = pytest.mark.anyio
 
 LIST = "/api/registrations"
 T0 = datetime(2025, 3, 1, 9, 0, 0)
-
-
-@pytest.fixture
-async def staff(
-    mysql: MySQLTarget, fresh_database: str, make_settings: SettingsFactory
-) -> AsyncIterator[Staff]:
-    async for app in staff_app(make_settings(db_name=fresh_database), mysql, fresh_database):
-        yield app
 
 
 async def test_rows_are_answered_in_full_newest_first(staff: Staff) -> None:

@@ -5,27 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.app_client import SettingsFactory
-from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import registration
-from tests.support.staff import Staff, row, seed, staff_app
+from tests.support.staff import Staff, row, seed
 
 pytestmark = pytest.mark.anyio
 
 T0 = datetime(2025, 3, 1, 9, 0, 0)
-
-
-@pytest.fixture
-async def staff(
-    mysql: MySQLTarget, fresh_database: str, make_settings: SettingsFactory
-) -> AsyncIterator[Staff]:
-    async for app in staff_app(make_settings(db_name=fresh_database), mysql, fresh_database):
-        yield app
 
 
 async def test_stats_count_per_program_and_per_utc_day(staff: Staff) -> None:
