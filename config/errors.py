@@ -77,3 +77,18 @@ class StatementRejected(SchoolappError):
 
 class DuplicateKey(StatementRejected):
     """A row with the same unique key exists already (MySQL error 1062)."""
+
+
+# Mail: raised by the transports (mail/), recorded in the outbox, never an HTTP answer.
+
+
+class MailFailed(SchoolappError):
+    """An email was not sent."""
+
+
+class MailRejected(MailFailed):
+    """Refused for good (a rejected message, an invalid address): retrying cannot help."""
+
+
+class MailTemporarilyFailed(MailFailed):
+    """Not sent this time (throttled, an outage, no network): the same email may go later."""
