@@ -34,6 +34,7 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
 COPY index.py ./
 COPY config ./config
 COPY controllers ./controllers
+COPY mail ./mail
 COPY models ./models
 COPY routes ./routes
 

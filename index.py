@@ -13,19 +13,18 @@ from starlette.middleware import Middleware
 from config.credentials import CredentialsSource, credentials_source
 from config.errors import ConfigError
 from config.log import setup_logging
-from config.mail_transport import mail_transport
 from config.runtime import tune_garbage_collector
 from config.server import serve
 from config.settings import Settings, load_settings
 from controllers.docs import DocsController
 from controllers.error_responses import EXCEPTION_HANDLERS
 from controllers.health import ReadinessController
-from controllers.mail_setup import build_mail_sender
 from controllers.registration import ProgramsController, RegistrationController
 from controllers.staff_audit import AuditController
 from controllers.staff_auth import StaffAuth
 from controllers.staff_export import ExportController
 from controllers.staff_registrations import StaffRegistrationsController
+from mail import build_mail_worker
 from models.db import Database
 from models.migrations.startup import StartupMigrations
 from models.schema import create_database
@@ -52,8 +51,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         create_database=None if settings.aws_mode else create_database,
     )
 
-    transport = mail_transport(settings)
-    mail = build_mail_sender(database, settings, transport) if transport else None
+    mail = build_mail_worker(database, settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

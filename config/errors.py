@@ -18,6 +18,9 @@ them from here (config is the bottom of the import graph):
     ├── DuplicateKeyName             staff key names are never reused (CLI)
     ├── Unauthorized            401  no valid staff key
     ├── NotFound                404
+    ├── MailFailed                   a confirmation email not sent (recorded, never an answer)
+    │   ├── MailRejected             permanently: retrying cannot help
+    │   └── MailTemporarilyFailed    for now: retried with backoff
     └── RequestRejected         400
         ├── ValidationFailed    400
         ├── InvalidBody         400
@@ -184,3 +187,18 @@ class NotFound(SchoolappError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+# Mail: raised by the transports (mail/), recorded in the outbox, never an HTTP answer.
+
+
+class MailFailed(SchoolappError):
+    """An email was not sent."""
+
+
+class MailRejected(MailFailed):
+    """Refused for good (a rejected message, an invalid address): retrying cannot help."""
+
+
+class MailTemporarilyFailed(MailFailed):
+    """Not sent this time (throttled, an outage, no network): the same email may go later."""

@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     mail_from: str | None = None
     mail_configuration_set: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     mail_dir: Path = Path("outbox-mail")
-    # Unset: the templates shipped in controllers/templates/mail.
+    # Unset: the templates shipped in mail/templates.
     mail_template_dir: Path | None = None
     # Emails a second this task sends at most: SES's starting production quota.
     mail_rate: float = Field(14.0, gt=0, le=1000)

@@ -1,14 +1,14 @@
 """The outbox of confirmation emails (`mail_outbox`): what is owed, claimed, sent, failed.
 
 A row is derived from a committed `users` row, never written with it: the
-registration stays one autocommitted INSERT (bench/outbox_write.py measured a
-transactional outbox row at +110 µs of client CPU a registration, a batched
-row written after the commit at +13 µs). `add` writes rows for ids handed
-over after their commit; `find_unrecorded` finds committed registrations that
-still have none (their process died first); an id already there is left
-as it is, so both paths and every task agree on one row. Several senders share the table:
-`claim_due` takes due rows with FOR UPDATE SKIP LOCKED, so two never take the
-same row, and leases them, so a row claimed by a task that dies falls due again.
+registration stays one autocommitted INSERT (docs/mail.md: a transactional
+outbox row costs far more client CPU, as bench/outbox_write.py measures).
+`add` writes rows for ids handed over after their commit; `find_unrecorded`
+finds committed registrations that still have none (their process died
+first); an id already there is left as it is, so both paths and every task
+agree on one row. Several senders share the table: `claim_due` takes due rows
+with FOR UPDATE SKIP LOCKED, so two never take the same row, and leases them,
+so a row claimed by a task that dies falls due again.
 All times are the database server's clock (UTC), the one clock every task shares.
 """
 

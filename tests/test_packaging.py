@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICE_PACKAGES = ("config", "controllers", "models", "routes")
+SERVICE_PACKAGES = ("config", "controllers", "mail", "models", "routes")
 NOT_SHIPPED = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", ".*_cache", ".hypothesis", "build", "dist", "*.egg-info"
 )
 # Data a package may come to hold: a template directory and a file beside the modules.
-PROBES = ("controllers/templates/probe.html", "models/probe.sql")
+PROBES = ("mail/templates/probe.html", "models/probe.sql")
 # What a checkout that has run holds and a wheel must not.
 BYTECODE = "models/__pycache__/probe.cpython-311.pyc"
 

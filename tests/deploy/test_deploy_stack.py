@@ -24,7 +24,7 @@ Template = dict[str, Any]
 
 # The service stops within this long of SIGTERM: 1 s of drain, in-flight requests
 # for at most 20 s (uvicorn's graceful-shutdown timeout), then the email sender
-# for at most 8 s (SenderTimings.drain_seconds); Fargate allows a stopTimeout up to 120.
+# for at most 8 s (WorkerTimings.drain_seconds); Fargate allows a stopTimeout up to 120.
 SERVICE_SHUTDOWN_SECONDS = 1 + 20 + 8
 FARGATE_MAX_STOP_TIMEOUT = 120
 SERVICE_ENVIRONMENT = {

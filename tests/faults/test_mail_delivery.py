@@ -23,7 +23,7 @@ from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import registration
 from tests.support.service_process import ServiceProcess
 
-# A claim left by a killed task falls due after its lease (SenderTimings.lease_seconds).
+# A claim left by a killed task falls due after its lease (WorkerTimings.lease_seconds).
 LEASE_SECONDS = 60
 
 

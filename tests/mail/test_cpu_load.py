@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from config.cpu_load import CpuLoad
+from mail.cpu_load import CpuLoad
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""Transports and their failures: which errors are retried, which are final, how long to wait."""
+"""Transports and their failures: which errors are retried, which are final."""
 
 from __future__ import annotations
 
@@ -14,17 +14,11 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from config.mail_transport import (
-    FileTransport,
-    Mail,
-    MailRejected,
-    MailTemporarilyFailed,
-    mail_transport,
-)
+from config.errors import MailRejected, MailTemporarilyFailed
 from config.redact import mask_emails_in
-from config.ses_transport import map_ses_errors
 from config.settings import Settings
-from controllers.mail_delivery import retry_delay
+from mail.message import Mail
+from mail.transports import FileTransport, mail_transport, map_ses_errors
 
 MAIL = Mail("id-1", "ada@example.com", "Subject", "text", "<p>html</p>")
 
@@ -103,10 +97,3 @@ def test_sending_again_replaces_the_file(tmp_path: Path) -> None:
 def test_the_backend_setting_picks_the_transport(tmp_path: Path) -> None:
     assert isinstance(mail_transport(Settings(mail_dir=tmp_path)), FileTransport)
     assert mail_transport(Settings(mail_backend="off")) is None
-
-
-def test_retries_wait_longer_each_time_with_jitter_and_a_cap() -> None:
-    for attempts, step in [(1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0), (20, 900.0)]:
-        delays = [retry_delay(attempts, 1.0, 900.0) for _ in range(200)]
-        assert all(step / 2 <= d <= step for d in delays), (attempts, min(delays), max(delays))
-        assert len(set(delays)) > 100  # jittered: senders throttled together spread out

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from config.errors import ConfigError
-from config.mail_transport import FileTransport, MailRejected
+from config.errors import ConfigError, MailRejected
 from config.programs import Program
 from config.settings import Settings
-from controllers.mail_message import TEMPLATE_DIR, ConfirmationEmail, one_line
+from mail.message import TEMPLATE_DIR, ConfirmationEmail, one_line
+from mail.transports import FileTransport
 from models.mail_outbox import OwedMail
 
 USER_ID = "0f38c48a-2cfe-498e-a557-c03bd59b6a50"

@@ -18,10 +18,9 @@ import httpx
 import pytest
 
 from config.credentials import DirectCredentials
-from config.mail_transport import mail_transport
 from config.settings import Settings
-from controllers.mail_setup import build_mail_sender
-from controllers.mail_timings import SenderTimings
+from mail.transports import mail_transport
+from mail.worker import MailWorker, WorkerTimings
 from models.db import Database
 from models.migrations.runner import upgrade
 from models.schema import CREATE_USERS_TABLE
@@ -196,8 +195,8 @@ async def test_an_ses_outage_of_any_length_loses_no_email_and_sends_each_once(
     # Never "saturated": this test's own polling shares the process.
     transport = mail_transport(ses_settings)
     assert transport is not None
-    timings = SenderTimings(poll_seconds=0.2, retry_cap_seconds=1.0, busy_above=1.0)
-    sender = build_mail_sender(sender_db, ses_settings, transport, timings)
+    timings = WorkerTimings(poll_seconds=0.2, retry_cap_seconds=1.0, busy_above=1.0)
+    sender = MailWorker(sender_db, ses_settings, transport, timings)
     ses.mode = "unavailable"
     sender.start()
     try:
@@ -249,3 +248,16 @@ async def test_the_sender_rides_out_a_database_outage(
                 (tmp_path / "mail" / f"{after['id']}.eml").exists, 40, "email after the outage"
             )
     assert {row["status"] for row in outbox(mysql, fresh_database).values()} == {"sent"}
+
+
+def test_retries_wait_longer_each_time_with_jitter_and_a_cap() -> None:
+    timings = WorkerTimings(retry_base_seconds=1.0, retry_cap_seconds=900.0)
+    for attempts, step in [(1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0), (20, 900.0)]:
+        delays = [timings.retry_delay(attempts) for _ in range(200)]
+        assert all(step / 2 <= d <= step for d in delays), (attempts, min(delays), max(delays))
+        assert len(set(delays)) > 100  # jittered: senders throttled together spread out
+
+
+def test_a_failing_loop_waits_twice_as_long_each_round_up_to_30_s() -> None:
+    waits = [WorkerTimings().outage_wait(failures) for failures in range(1, 7)]
+    assert waits == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0]

@@ -1,26 +1,26 @@
 """The confirmation email's words: templates an operator can edit, filled in safely.
 
-The templates are files (controllers/templates/mail/, or MAIL_TEMPLATE_DIR),
-read and checked once at start-up. Placeholders are `string.Template`'s
-(`$name`): the templates hold no logic, so the standard library's substitution
-is all they need, and an unknown placeholder is caught before the first email.
+The templates are files (mail/templates/, or MAIL_TEMPLATE_DIR), read and
+checked once at start-up. Placeholders are `string.Template`'s (`$name`): the
+templates hold no logic, so the standard library's substitution is all they
+need, and an unknown placeholder is caught before the first email.
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
 from email_validator import EmailNotValidError, validate_email
 
-from config.errors import ConfigError
-from config.mail_transport import Mail, MailRejected
+from config.errors import ConfigError, MailRejected
 from config.settings import Settings
 from models.mail_outbox import OwedMail
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "mail"
-SUBJECT, TEXT, HTML = "confirmation.subject.txt", "confirmation.txt", "confirmation.html"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+_SUBJECT, _TEXT, _HTML = "confirmation.subject.txt", "confirmation.txt", "confirmation.html"
 # A value of each placeholder, to check the templates at start-up.
 _SAMPLE = {
     "school": "School",
@@ -29,6 +29,17 @@ _SAMPLE = {
     "registration_id": "00000000-0000-4000-8000-000000000000",
     "registered_at": "2026-01-01 00:00 UTC",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """One email, ready to send; `key` is the registration's id (one email each)."""
+
+    key: str
+    to: str
+    subject: str
+    text: str
+    html: str
 
 
 def one_line(value: str) -> str:
@@ -41,18 +52,15 @@ class ConfirmationEmail:
 
     def __init__(self, settings: Settings) -> None:
         directory = settings.mail_template_dir or TEMPLATE_DIR
-        self._subject = _load(directory, SUBJECT)
-        self._text = _load(directory, TEXT)
-        self._html = _load(directory, HTML)
+        self._subject = _load(directory, _SUBJECT)
+        self._text = _load(directory, _TEXT)
+        self._html = _load(directory, _HTML)
         self._school = one_line(settings.school_name)
         self._labels = {program.value: program.label for program in settings.programs}
 
     def compose(self, owed: OwedMail) -> Mail:
-        """The email for `owed`; MailRejected when its address cannot receive one.
-
-        The address is checked again here: a row written by the old service, or
-        by hand, never had this service's validation.
-        """
+        """The email for `owed`; MailRejected when its address cannot receive one."""
+        # Checked again: a row written by the old service, or by hand, never had our validation.
         try:
             validate_email(owed.email, check_deliverability=False)
         except EmailNotValidError as exc:

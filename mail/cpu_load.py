@@ -3,10 +3,10 @@
 Requests are served on one thread, and Python runs one thread at a time, so a
 process using nearly a whole core is saturated: every cycle given to work that
 can wait (the confirmation emails) is taken from requests. The share counts
-every thread of the process, the sender's own included, so sending more makes
+every thread of the process, the worker's own included, so sending more makes
 the process look busier, never less. Measured from the process's CPU clock ten
-times a second. (The event loop's lateness was tried first: 4-5 ms under full
-load, too close to a busy moment to tell them apart.)
+times a second (the event loop's lateness, tried first, could not tell full load
+from a busy moment: docs/mail.md).
 """
 
 from __future__ import annotations

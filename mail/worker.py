@@ -1,0 +1,353 @@
+"""The outbox worker: delivers the confirmation emails the outbox owes.
+
+It runs in the service's own process, on its event loop, started and stopped
+by the app's lifespan, and owns every part of sending: its timings, the
+pacing and threads of each send, the backoff, and recording and logging what
+became of each email. The outbox's SQL is in models/mail_outbox.py.
+
+A registration reaches it twice over: the controller hands the new id over
+right after the commit (`registered`, no I/O), and every
+`WorkerTimings.reconcile_seconds`, starting at start-up, the worker looks for
+committed registrations that still have no outbox row (their process died
+before writing it, or an old-service task took them). Either way an id
+already recorded is left as it is, so the paths and the tasks agree on one
+row, hence one email.
+
+boto3 blocks, so each send runs in a thread of a pool of MAIL_CONCURRENCY
+threads of the worker's own (never the event loop's default pool, which
+reading AWS credentials shares). Sends start at most MAIL_RATE a second (SES's
+sending quota), and one a second while the process is saturated: a send's
+CPU (docs/mail.md) is taken from registrations when they use every cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from enum import Enum
+
+from config.errors import DatabaseUnavailable, MailRejected, MailTemporarilyFailed
+from config.redact import mask_email
+from config.settings import Settings
+from mail.cpu_load import CpuLoad
+from mail.message import ConfirmationEmail
+from mail.transports import Transport, mail_transport
+from models import mail_outbox
+from models.db import Database
+from models.mail_outbox import OwedMail
+
+_logger = logging.getLogger("schoolapp.mail")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerTimings:
+    """How the worker paces itself and backs off; the defaults are production's."""
+
+    # How often an idle worker looks for emails due (retries, other tasks' rows).
+    poll_seconds: float = 2.0
+    reconcile_seconds: float = 60.0
+    # Registrations older than this with no outbox row are never emailed.
+    window_seconds: int = 7 * 24 * 3600
+    # A claim not finished within this falls due again for any worker.
+    lease_seconds: float = 60.0
+    # An email's retries: base * 2**(attempts - 1), equal jitter, at most the cap.
+    retry_base_seconds: float = 1.0
+    retry_cap_seconds: float = 900.0
+    # The loop after a failed round (database down, a bug): 2 s, 4 s, ... at most 30 s.
+    outage_base_seconds: float = 2.0
+    outage_cap_seconds: float = 30.0
+    # The worker's part of the task's 40 s stopTimeout (docs/mail.md, "Stopping").
+    drain_seconds: float = 8.0
+    # Above this share of a core the process is saturated and emails yield to requests.
+    busy_above: float = 0.75
+    busy_interval_seconds: float = 1.0  # one email per this while saturated
+    # Beyond a transport's own bound: an overrunning send is abandoned and retried.
+    send_grace_seconds: float = 1.0
+    # Rows a statement writes: ids handed over, ids the reconciliation finds.
+    handoff_batch: int = 1000
+    reconcile_batch: int = 500
+    # A claimed batch needs at most this much pacing: far inside its lease.
+    batch_pacing_seconds: float = 10.0
+
+    def claim_batch(self, rate: float, concurrency: int) -> int:
+        """How many due emails one claim takes at MAIL_RATE and MAIL_CONCURRENCY."""
+        return max(1, min(2 * concurrency, int(rate * self.batch_pacing_seconds)))
+
+    def retry_delay(self, attempts: int) -> float:
+        """Wait before an email's next attempt, after `attempts` of them.
+
+        "Equal jitter": half the step fixed, half random, so that workers throttled
+        together spread out yet each waits longer after every failure.
+        """
+        step = _backoff(attempts, self.retry_base_seconds, self.retry_cap_seconds)
+        return step / 2 + random.uniform(0, step / 2)  # noqa: S311 (jitter, not a secret)
+
+    def outage_wait(self, failures: int) -> float:
+        """Wait before the loop's next round after `failures` failed rounds in a row."""
+        return _backoff(failures, self.outage_base_seconds, self.outage_cap_seconds)
+
+
+def _backoff(count: int, base: float, cap: float) -> float:
+    return min(cap, base * 2.0 ** max(count - 1, 0))
+
+
+class _Result(Enum):
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    RELEASED = "released"  # not tried: the worker is stopping
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    mail: OwedMail
+    result: _Result
+    detail: str = ""  # the message id when sent, else the error
+    delay_seconds: float = 0.0
+
+
+def build_mail_worker(db: Database, settings: Settings) -> MailWorker | None:
+    """The worker for MAIL_* settings, None when MAIL_BACKEND is off (ConfigError: templates)."""
+    transport = mail_transport(settings)
+    return MailWorker(db, settings, transport) if transport else None
+
+
+class MailWorker:
+    """Owns the sending task: hand-off, reconciliation, claims, sends, outcomes."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        transport: Transport,
+        timings: WorkerTimings | None = None,
+    ) -> None:
+        self._timings = timings = timings or WorkerTimings()
+        self._db = db
+        self._transport = transport
+        self._email = ConfirmationEmail(settings)  # reads and checks the templates
+        self._load = CpuLoad(busy_above=timings.busy_above)
+        self._batch = timings.claim_batch(settings.mail_rate, settings.mail_concurrency)
+        self._interval = 1.0 / settings.mail_rate
+        self._slots = asyncio.Semaphore(settings.mail_concurrency)
+        self._threads = ThreadPoolExecutor(settings.mail_concurrency, thread_name_prefix="mail")
+        self._next_start = 0.0
+        self._was_busy = False
+        self._handed: list[str] = []
+        self._outcomes: list[_Outcome] = []
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def registered(self, user_id: str) -> None:
+        """Note a committed registration: its email is recorded and sent soon. Never fails."""
+        self._handed.append(user_id)
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start sending in the background."""
+        self._load.start()
+        self._task = asyncio.create_task(self._run(), name="mail-sender")
+
+    async def stop(self) -> None:
+        """Finish the sends under way, record them and the hand-offs, hand back the rest.
+
+        Bounded by `drain_seconds`; what is left then is not lost: its lease ends
+        and another task (or the next start) sends it.
+        """
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        try:
+            async with asyncio.timeout(self._timings.drain_seconds):
+                await asyncio.shield(task)
+        except TimeoutError:
+            _logger.warning("mail sender not drained in time; its claims fall due after the lease")
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        finally:
+            # No new send starts; a send under way finishes in its thread.
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            await self._load.stop()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_reconcile = loop.time()
+        failures = 0
+        while not self._stopping.is_set():
+            # Cleared before the hand-offs are read: one arriving later wakes the wait.
+            self._wake.clear()
+            try:
+                await self._record_outcomes()
+                await self._record_handed()
+                if loop.time() >= next_reconcile:
+                    await self._reconcile()
+                    next_reconcile = loop.time() + self._timings.reconcile_seconds
+                busy = await self._send_due()
+            except DatabaseUnavailable as exc:
+                _logger.warning("mail sender: database unavailable, will retry: %s", exc)
+            except Exception:  # a bug must not end the sending for good: log, retry
+                _logger.exception("mail sender: unexpected error, will retry")
+            else:
+                failures = 0
+                if not busy:
+                    await self._wait(self._wake, self._timings.poll_seconds)
+                continue
+            failures += 1
+            await self._wait(self._stopping, self._timings.outage_wait(failures))
+        await self._finish()
+
+    async def _send_due(self) -> bool:
+        claim = uuid.uuid4().hex
+        owed = await mail_outbox.claim_due(
+            self._db, claim, self._batch, self._timings.lease_seconds
+        )
+        if not owed:
+            return False
+        await asyncio.gather(*map(self._deliver, owed))
+        return True
+
+    async def _deliver(self, owed: OwedMail) -> None:
+        # Recorded as soon as sent: a process killed mid-batch then leaves only
+        # the emails under way to be sent again when their lease ends.
+        outcome = await self._attempt(owed)
+        try:
+            await self._record(outcome)
+        except DatabaseUnavailable as exc:
+            _logger.warning("mail: outcome kept to record later: %s", exc)
+            self._outcomes.append(outcome)
+            return
+        self._log(outcome)
+
+    async def _attempt(self, mail: OwedMail) -> _Outcome:
+        async with self._slots:
+            if not await self._paced():
+                return _Outcome(mail, _Result.RELEASED)
+            try:
+                message_id = await self._send(mail)
+            except MailRejected as exc:
+                return _Outcome(mail, _Result.FAILED, str(exc))
+            except MailTemporarilyFailed as exc:
+                delay = self._timings.retry_delay(mail.attempts)
+                return _Outcome(mail, _Result.RETRY, str(exc), delay)
+            return _Outcome(mail, _Result.SENT, message_id)
+
+    async def _paced(self) -> bool:
+        # Wait for this send's slot in the rate; False if stopping meanwhile.
+        loop = asyncio.get_running_loop()
+        start = max(loop.time(), self._next_start)
+        self._next_start = start + self._current_interval()
+        if start > loop.time():
+            with suppress(TimeoutError):
+                async with asyncio.timeout(start - loop.time()):
+                    await self._stopping.wait()
+        return not self._stopping.is_set()
+
+    def _current_interval(self) -> float:
+        busy = self._load.busy
+        if busy != self._was_busy:
+            self._was_busy = busy
+            _logger.info(
+                "mail: the process is %s (%.0f%% of a core): %s",
+                "saturated" if busy else "no longer saturated",
+                self._load.share * 100,
+                "one email a second" if busy else "back to MAIL_RATE",
+            )
+        if busy:
+            return max(self._interval, self._timings.busy_interval_seconds)
+        return self._interval
+
+    async def _send(self, mail: OwedMail) -> str:
+        message = self._email.compose(mail)
+        loop = asyncio.get_running_loop()
+        bound = self._transport.max_seconds + self._timings.send_grace_seconds
+        try:
+            async with asyncio.timeout(bound):
+                return await loop.run_in_executor(self._threads, self._transport.send, message)
+        except TimeoutError:
+            raise MailTemporarilyFailed(f"no answer within {bound:.0f} s") from None
+
+    async def _record(self, outcome: _Outcome) -> None:
+        # A released email is due again at once.
+        mail = outcome.mail
+        if outcome.result is _Result.SENT:
+            await mail_outbox.mark_sent(self._db, mail.user_id, outcome.detail)
+        elif outcome.result is _Result.RETRY:
+            await mail_outbox.mark_retry(self._db, mail, outcome.delay_seconds, outcome.detail)
+        elif outcome.result is _Result.FAILED:
+            await mail_outbox.mark_failed(self._db, mail, outcome.detail)
+        else:
+            await mail_outbox.release(self._db, [mail])
+
+    @staticmethod
+    def _log(outcome: _Outcome) -> None:
+        # The user id and the masked address, never the address.
+        mail = outcome.mail
+        fields = {
+            "user_id": mail.user_id,
+            "email": mask_email(mail.email),
+            "attempt": mail.attempts,
+        }
+        if outcome.result is _Result.SENT:
+            _logger.info("confirmation email sent", extra={**fields, "message_id": outcome.detail})
+        elif outcome.result is _Result.RETRY:
+            _logger.warning(
+                "confirmation email not sent, retrying in %.1f s: %s",
+                outcome.delay_seconds,
+                outcome.detail,
+                extra=fields,
+            )
+        elif outcome.result is _Result.FAILED:
+            _logger.error("confirmation email refused for good: %s", outcome.detail, extra=fields)
+
+    async def _record_handed(self) -> None:
+        while self._handed:
+            batch = self._handed[: self._timings.handoff_batch]
+            await mail_outbox.add(self._db, batch)
+            del self._handed[: len(batch)]
+
+    async def _reconcile(self) -> None:
+        limit = self._timings.reconcile_batch
+        while True:
+            ids = await mail_outbox.find_unrecorded(self._db, self._timings.window_seconds, limit)
+            if ids:
+                await mail_outbox.add(self._db, ids)
+                _logger.info("mail: recorded %d registrations that had no email recorded", len(ids))
+            if len(ids) < limit:
+                return
+
+    async def _record_outcomes(self) -> None:
+        # Kept in memory until written: a database blip after a send must not
+        # make the email due again (a duplicate) while its lease still runs.
+        while self._outcomes:
+            outcome = self._outcomes[0]
+            await self._record(outcome)
+            self._outcomes.pop(0)
+            self._log(outcome)
+
+    async def _finish(self) -> None:
+        try:
+            await self._record_outcomes()
+            await self._record_handed()
+        except DatabaseUnavailable as exc:
+            _logger.warning(
+                "mail sender stopped with %d outcomes and %d hand-offs unrecorded"
+                " (leases and reconciliation recover them): %s",
+                len(self._outcomes),
+                len(self._handed),
+                exc,
+            )
+
+    @staticmethod
+    async def _wait(event: asyncio.Event, seconds: float) -> None:
+        with suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await event.wait()
