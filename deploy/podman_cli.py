@@ -57,6 +57,11 @@ class Podman:
         self._env = {**os.environ, "CONTAINERS_CONF": str(config)}
         self._executable = shutil.which("podman")
 
+    @property
+    def environment(self) -> dict[str, str]:
+        """The environment podman runs in here, for a process such as `podman system service`."""
+        return dict(self._env)
+
     def version(self) -> str:
         """podman's version, once `podman info` has shown that it works here."""
         if self._executable is None:
