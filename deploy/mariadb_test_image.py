@@ -74,9 +74,7 @@ def build_image(stack: ExitStack, workdir: Path, tag: str = DEFAULT_TAG) -> Podm
     packages = DebianPackages()
     with timed("mmdebstrap ready"):
         packages.ensure("mmdebstrap")
-    tarballs = stack.enter_context(
-        BaseTarball(workdir, packages=(SERVER_PACKAGE,), name="mariadb")
-    )
+    tarballs = stack.enter_context(BaseTarball(workdir, packages=(SERVER_PACKAGE,), name="mariadb"))
     with timed("podman ready"):
         installed = packages.ensure(*PODMAN_PACKAGES)
         podman = Podman(workdir)
