@@ -27,17 +27,24 @@ from podman_cli import ImageCheckError, Podman
 
 CACHE_DIR = Path("/var/cache/schoolapp-image-check")
 PACKAGES = ("python3", "python3-pip", "python-is-python3", "ca-certificates")
-MMDEBSTRAP_OPTIONS = (
-    "--variant=minbase",
-    "--format=tar",
-    f"--include={','.join(PACKAGES)}",
-    # /usr merged by a hook rather than the usrmerge package, which pulls in perl.
-    "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
-    "--dpkgopt=path-exclude=/usr/share/doc/*",
-    "--dpkgopt=path-exclude=/usr/share/man/*",
-    "--dpkgopt=path-exclude=/usr/share/locale/*",
-    '--customize-hook=rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED',
-)
+
+
+def mmdebstrap_options(packages: tuple[str, ...]) -> tuple[str, ...]:
+    """mmdebstrap's options for a minbase tarball with `packages`."""
+    return (
+        "--variant=minbase",
+        "--format=tar",
+        f"--include={','.join(packages)}",
+        # /usr merged by a hook rather than the usrmerge package, which pulls in perl.
+        "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        '--customize-hook=rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED',
+    )
+
+
+MMDEBSTRAP_OPTIONS = mmdebstrap_options(PACKAGES)
 # Security updates land in the sources' suites; a week-old stand-in is rebuilt.
 MAX_AGE_SECONDS = 7 * 24 * 3600
 MMDEBSTRAP_TIMEOUT_SECONDS = 600.0
@@ -79,9 +86,17 @@ class BaseTarball:
     mmdebstrap takes half a minute or more, so it starts on entry and runs while
     the caller does other work (installing podman); `wait()` collects it. Leaving
     the context stops a build still running and removes its partial tarball.
+    `packages` are what it holds; `name` prefixes its cache file, so tarballs of
+    other packages do not evict each other.
     """
 
-    def __init__(self, workdir: Path, cache_dir: Path = CACHE_DIR) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        cache_dir: Path = CACHE_DIR,
+        packages: tuple[str, ...] = PACKAGES,
+        name: str = "base",
+    ) -> None:
         self._sources, self._suite = _debian_sources(), _suite()
         mmdebstrap = shutil.which("mmdebstrap")
         if mmdebstrap is None:
@@ -93,11 +108,13 @@ class BaseTarball:
             text=True,
             check=False,
         ).stdout.strip()
-        shape = [self._sources.read_text(), self._suite, MMDEBSTRAP_OPTIONS, version]
+        self._options = mmdebstrap_options(packages)
+        shape = [self._sources.read_text(), self._suite, self._options, version]
         key = hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
         self._cache_dir = cache_dir
-        self.path = cache_dir / f"base-{key}.tar"
-        self._partial = cache_dir / f"base-{key}.partial-{workdir.name}.tar"
+        self._name = name
+        self.path = cache_dir / f"{name}-{key}.tar"
+        self._partial = cache_dir / f"{name}-{key}.partial-{workdir.name}.tar"
         self._log = workdir / "mmdebstrap.log"
         self.cached = (
             self.path.is_file() and time.time() - self.path.stat().st_mtime < MAX_AGE_SECONDS
@@ -115,7 +132,7 @@ class BaseTarball:
                     self._process = subprocess.Popen(  # noqa: S603 - arguments built here
                         [
                             self._mmdebstrap,
-                            *MMDEBSTRAP_OPTIONS,
+                            *self._options,
                             self._suite,
                             str(self._partial),
                             str(self._sources),
@@ -144,7 +161,7 @@ class BaseTarball:
             tail = "\n".join(self._log.read_text(errors="replace").splitlines()[-15:])
             raise ImageCheckError(f"mmdebstrap failed ({status}):\n{tail}")
         self._partial.rename(self.path)  # atomic: a concurrent run sees all of it or none
-        for stale in self._cache_dir.glob("base-*.tar"):
+        for stale in self._cache_dir.glob(f"{self._name}-*.tar"):
             if stale != self.path and ".partial-" not in stale.name:
                 stale.unlink(missing_ok=True)
         return self.path

@@ -28,7 +28,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
@@ -171,22 +171,29 @@ def leftovers(podman: Podman) -> None:
         raise ImageCheckError(f"cleanup left {', '.join(left)}")
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
+def stop_by_signal(signum: int, frame: FrameType | None) -> None:
     """Turn a stop signal into a failure, so the cleanup runs; further signals wait for it."""
     for each in STOP_SIGNALS:
         signal.signal(each, signal.SIG_IGN)
     raise ImageCheckError(f"stopped by {signal.Signals(signum).name}")
 
 
-def main() -> int:
-    """Run the check; 0 when everything held, 1 with `image check FAILED: ...` if not."""
-    started = float(os.environ.get("IMAGE_CHECK_STARTED") or time.time())
+def run_check(
+    name: str, what: str, check: Callable[[ExitStack, Path], None], budget: float, started: float
+) -> int:
+    """Run `check` in a fresh directory; 0 if it held, 1 with `NAME FAILED: ...` if not.
+
+    A stop signal fails the check, so what it registered on the stack is removed.
+    """
     for signum in STOP_SIGNALS:
-        signal.signal(signum, _stop)
-    print("image check: build the Dockerfile with podman and run it as ECS does", flush=True)
+        signal.signal(signum, stop_by_signal)
+    print(f"{name}: {what}", flush=True)
     failed = False
     try:
-        with tempfile.TemporaryDirectory(prefix="image-check-") as tmp, ExitStack() as stack:
+        with (
+            tempfile.TemporaryDirectory(prefix=f"{name.replace(' ', '-')}-") as tmp,
+            ExitStack() as stack,
+        ):
             check(stack, Path(tmp))
     except ImageCheckError as exc:
         failed = True
@@ -195,13 +202,24 @@ def main() -> int:
         while isinstance(errors[-1].__context__, ImageCheckError):
             errors.append(errors[-1].__context__)
         for error in reversed(errors):
-            print(f"image check FAILED: {error}", file=sys.stderr, flush=True)
+            print(f"{name} FAILED: {error}", file=sys.stderr, flush=True)
     elapsed = time.time() - started
     print(
-        f"image check {'FAILED' if failed else 'passed'} in {elapsed:.0f} s "
-        f"(budget {CI_BUDGET_SECONDS:.0f} s{'' if elapsed <= CI_BUDGET_SECONDS else ', OVER'})"
+        f"{name} {'FAILED' if failed else 'passed'} in {elapsed:.0f} s "
+        f"(budget {budget:.0f} s{'' if elapsed <= budget else ', OVER'})"
     )
     return 1 if failed else 0
+
+
+def main() -> int:
+    """Run the check; 0 when everything held, 1 with `image check FAILED: ...` if not."""
+    return run_check(
+        "image check",
+        "build the Dockerfile with podman and run it as ECS does",
+        check,
+        CI_BUDGET_SECONDS,
+        float(os.environ.get("IMAGE_CHECK_STARTED") or time.time()),
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO, Any
 
 # Every call has a ceiling, so a hung podman fails the check instead of CI's 90 minutes.
 DEFAULT_TIMEOUT_SECONDS = 300.0
@@ -100,15 +101,30 @@ class Podman:
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _terminate(process)
+            terminate_group(process)
             raise ImageCheckError(f"podman {' '.join(args[:2])} ran over {timeout:.0f} s") from None
         except BaseException:
-            _terminate(process)
+            terminate_group(process)
             raise
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
+    def start(self, args: Sequence[str], output: IO[bytes]) -> subprocess.Popen[bytes]:
+        """Start `podman ARGS` writing to `output`, for one that runs until stopped."""
+        if self._executable is None:
+            raise ImageCheckError("podman cannot run: it is not on PATH")
+        try:
+            return subprocess.Popen(  # noqa: S603 - argv built by this module, no shell
+                [self._executable, *args],
+                env=self._env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ImageCheckError(f"podman cannot run: {exc}") from exc
 
-def _terminate(process: subprocess.Popen[str]) -> None:
+
+def terminate_group(process: subprocess.Popen[Any]) -> None:
     """SIGTERM first: an interrupted `podman build` then removes its working container."""
     os.killpg(process.pid, signal.SIGTERM)
     try:

@@ -39,11 +39,24 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+# Which server the run used, for the report's last lines.
+MYSQL_SERVER = pytest.StashKey[str]()
+
+
 @pytest.fixture(scope="session")
-def mysql() -> Iterator[MySQLTarget]:
+def mysql(pytestconfig: pytest.Config) -> Iterator[MySQLTarget]:
     """The real MySQL-compatible server of this run (see tests/support/mysql_target.py)."""
     with mysql_target() as target:
+        pytestconfig.stash[MYSQL_SERVER] = target.describe()
         yield target
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Say which server the tests talked to (testcontainers, TEST_MYSQL_URL or local)."""
+    if MYSQL_SERVER in config.stash:
+        terminalreporter.write_line(f"MySQL server: {config.stash[MYSQL_SERVER]}")
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
 """Which MySQL-compatible server the tests talk to, and throw-away databases on it.
 
-In order: testcontainers' MySQL when a Docker engine answers; else the server in
-TEST_MYSQL_URL (mysql://user:password@host:port); else the local MariaDB on
-127.0.0.1:3306 as root with an empty password. If none answers, the tests fail:
-they are never skipped.
+In order: testcontainers' MySQL when a Docker engine answers (the image in
+TEST_MYSQL_IMAGE, default mysql:8.0); else the server in TEST_MYSQL_URL
+(mysql://user:password@host:port); else the local MariaDB on 127.0.0.1:3306 as
+root with an empty password. If none answers, the tests fail: they are never
+skipped. The engine may be podman's Docker API (`podman system service`, as
+.ci/testcontainers runs it with deploy/mariadb_test_image.py's image).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from urllib.parse import unquote, urlsplit
 import pymysql
 
 URL_VARIABLE = "TEST_MYSQL_URL"
+IMAGE_VARIABLE = "TEST_MYSQL_IMAGE"
+DEFAULT_IMAGE = "mysql:8.0"
+CONTAINER_PASSWORD = "test"
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,12 @@ class MySQLTarget:
     user: str
     password: str = field(repr=False)
     origin: str
+    container: str = ""
+
+    def describe(self) -> str:
+        """Which server this is, for the test run's report."""
+        where = f"{self.origin} at {self.host}:{self.port}"
+        return f"{where} (container {self.container[:12]})" if self.container else where
 
     def environment(self, database: str) -> dict[str, str]:
         """The DB_* variables that point `python index.py` at `database` on this server."""
@@ -85,32 +96,62 @@ class MySQLTarget:
         self.execute(f"DROP USER IF EXISTS '{user}'@'%'")
 
 
-def _docker_answers() -> bool:
+def _docker_engine() -> str | None:
+    """The engine, podman or docker, when a Docker API answers (DOCKER_HOST or its default)."""
     try:
         import docker  # noqa: PLC0415
 
-        client = docker.from_env(timeout=3)
-        client.ping()
+        with contextlib.closing(docker.from_env(timeout=3)) as client:
+            components = client.version().get("Components") or []
     except Exception:  # any failure means: no engine to use
-        return False
-    return True
+        return None
+    names = " ".join(str(component.get("Name", "")) for component in components)
+    return "podman" if "podman" in names.lower() else "docker"
+
+
+@contextlib.contextmanager
+def _container_target(engine: str) -> Iterator[MySQLTarget]:
+    """testcontainers' MySqlContainer on `engine`, removed on exit."""
+    from testcontainers.community.mysql import MySqlContainer  # noqa: PLC0415
+    from testcontainers.core.config import (  # noqa: PLC0415
+        ConnectionMode,
+        testcontainers_config,
+    )
+
+    image = os.environ.get(IMAGE_VARIABLE) or DEFAULT_IMAGE
+    mysql = MySqlContainer(image, username="root", password=CONTAINER_PASSWORD)
+    if engine == "podman":
+        # Its bridge needs iptables, which these machines lack; its API ignores
+        # containers.conf's netns, so the container asks for slirp4netns itself.
+        mysql.with_kwargs(network_mode="slirp4netns")
+        # /.dockerenv would send testcontainers to a gateway address; podman
+        # publishes on this host, so its loopback. A variable a user set wins.
+        if testcontainers_config.connection_mode_override is None:
+            testcontainers_config.connection_mode_override = ConnectionMode.docker_host
+        if not testcontainers_config.tc_host_override:
+            testcontainers_config.tc_host_override = "127.0.0.1"
+        # No registry here for Ryuk's image; the `with` below removes the container.
+        if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ:
+            testcontainers_config.ryuk_disabled = True
+    with mysql as container:
+        target = MySQLTarget(
+            host=container.get_container_host_ip(),
+            port=int(container.get_exposed_port(3306)),
+            user="root",
+            password=CONTAINER_PASSWORD,
+            origin=f"testcontainers {image} on {engine}",
+            container=container.get_wrapped_container().id,
+        )
+        _check(target)
+        yield target
 
 
 @contextlib.contextmanager
 def mysql_target() -> Iterator[MySQLTarget]:
     """Start or find the server, check it answers, and yield it."""
-    if _docker_answers():
-        from testcontainers.mysql import MySqlContainer  # noqa: PLC0415
-
-        with MySqlContainer("mysql:8.0", username="root", password="test") as container:
-            target = MySQLTarget(
-                host=container.get_container_host_ip(),
-                port=int(container.get_exposed_port(3306)),
-                user="root",
-                password="test",
-                origin="testcontainers mysql:8.0",
-            )
-            _check(target)
+    engine = _docker_engine()
+    if engine is not None:
+        with _container_target(engine) as target:
             yield target
         return
     url = os.environ.get(URL_VARIABLE)
