@@ -32,12 +32,12 @@ from podman_cli import ImageCheckError, Podman, terminate_group
 ROOT = Path(__file__).resolve().parent.parent
 SUBSET = (
     "tests/test_support_mysql_target.py",
-    "tests/integration/test_register.py",
-    "tests/integration/test_http_contract.py",
-    "tests/integration/test_migrations.py",
-    "tests/integration/test_database_operations.py",
-    "tests/integration/test_idempotency_key.py",
-    "tests/integration/test_local_process.py",
+    "tests/controllers/test_registration.py",
+    "tests/test_contract.py",
+    "tests/models/test_migrations.py",
+    "tests/models/db/test_database.py",
+    "tests/controllers/test_registration_idempotency.py",
+    "tests/test_index.py",
 )
 SERVICE_START_SECONDS = 30.0
 PYTEST_TIMEOUT_SECONDS = 600.0

@@ -2,7 +2,7 @@
 
 A step's revision id is a descriptive string (`0001_users`), its file named the
 same. HEAD names the newest step: a start-up whose database already records it
-needs no Alembic at all (tests/integration/test_migrations.py checks it matches).
+needs no Alembic at all (tests/models/test_migrations.py checks it matches).
 """
 
 HEAD = "0004_mail_outbox"

@@ -21,7 +21,7 @@ MISSING_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:missi
 
 
 # The shared test server need not offer TLS, and AWS mode's default TLS needs the
-# RDS bundle of the image: tests/integration/test_database_tls.py covers both.
+# RDS bundle of the image: tests/models/db/test_tls_server.py covers both.
 NO_TLS = "disabled"
 
 

@@ -13,7 +13,7 @@ from config.settings import Settings, load_settings
 from tests.support.environment import settings_variables
 
 # AWS mode's default TLS needs the RDS CA bundle, which only the image holds;
-# tests/unit/test_tls_settings.py covers that default.
+# tests/models/db/test_tls.py covers that default.
 NO_RDS_BUNDLE = ("DB_SSL_MODE", "required")
 
 
