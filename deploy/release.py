@@ -11,7 +11,8 @@ The stack output ReleaseCommand prints this line with the right values. Steps:
    immutable, so that image is this commit): build it for linux/amd64, log in
    to ECR, tag it with the commit, push it;
 3. deploy the commit's deploy/cloudformation.yml to the stack with
-   ImageTag=<commit>, every other parameter keeping its value (the template is
+   ImageTag=<commit> and FirstRelease (true when the stack had no image: this
+   release creates the service), every other parameter keeping its value (the template is
    uploaded to --s3-bucket: it is over CloudFormation's 51,200-byte inline limit).
    CloudFormation updates the task definitions and the service; the circuit
    breaker and the deployment alarms watch the new tasks, and a failed
@@ -142,8 +143,8 @@ def parameter_overrides(commit: str, extra: Sequence[str]) -> list[str]:
         name, equals, _ = item.partition("=")
         if not equals or not re.fullmatch(r"[A-Za-z0-9]+", name):
             raise ReleaseError(f"--parameter {item!r} is not NAME=VALUE")
-        if name == "ImageTag":
-            raise ReleaseError("--parameter ImageTag: the release sets it to the commit")
+        if name in {"ImageTag", "FirstRelease"}:
+            raise ReleaseError(f"--parameter {name}: the release sets it")
     return [f"ImageTag={commit}", *extra]
 
 
@@ -159,6 +160,7 @@ def release(args: argparse.Namespace, shell: Shell) -> None:
     region: str = args.region
     commit = current_commit(args.context, allow_dirty=args.allow_dirty)
     registry, repository = parse_repository_uri(args.repository_uri, region)
+    overrides = parameter_overrides(commit, args.parameter)
     image = f"{args.repository_uri}:{commit}"
     if shell.dry_run:
         shell.note(f"dry run for commit {commit}: the commands are printed, none is run")
@@ -194,11 +196,24 @@ def release(args: argparse.Namespace, shell: Shell) -> None:
         shell.run(["docker", "tag", local, image])
         shell.run(["docker", "push", image])
 
+    # The release that gives the stack its first image creates the service.
+    running = shell.run(
+        aws(
+            "cloudformation describe-stacks",
+            stack_name=args.stack_name,
+            query=f"Stacks[0].{IMAGE_TAG_QUERY}",
+            output="text",
+        ),
+        capture=True,
+        dry_result="<the running commit>",
+    )
+    first = "true" if running in {"", "None"} else "false"
     deploy = aws(
         "cloudformation deploy",
         "--no-fail-on-empty-changeset",
         "--parameter-overrides",
-        *parameter_overrides(commit, args.parameter),
+        *overrides,
+        f"FirstRelease={first}",
         stack_name=args.stack_name,
         template_file=str(args.context / TEMPLATE),
         s3_bucket=args.s3_bucket or template_bucket(registry, region),

@@ -44,8 +44,10 @@ with open(os.environ["FAKE_LOG"], "a") as log:
 answers = {{
     "ecr batch-get-image": os.environ["FAKE_IMAGE_COUNT"],
     "ecr get-login-password": {password!r},
-    "cloudformation describe-stacks": os.environ["FAKE_STACK"].replace("TAB", "\\t"),
+    "cloudformation describe-stacks": os.environ["FAKE_RUNNING"],
 }}
+if "StackStatus" in " ".join(args):
+    answers["cloudformation describe-stacks"] = os.environ["FAKE_STACK"].replace("TAB", "\\t")
 if tool == "aws":
     print(answers.get(" ".join(args[:2]), ""))
     if args[:2] == ["cloudformation", "deploy"]:
@@ -119,6 +121,7 @@ def release(tmp_path: Path, work_tree: Path) -> Release:
         image_count: str = "0",
         deploy_rc: int = 0,
         stack: str = f"UPDATE_COMPLETETAB{commit}",
+        running: str = "0123abc",
     ) -> Run:
         env = {
             "PATH": str(bin_dir),
@@ -127,6 +130,7 @@ def release(tmp_path: Path, work_tree: Path) -> Release:
             "FAKE_IMAGE_COUNT": image_count,
             "FAKE_DEPLOY_RC": str(deploy_rc),
             "FAKE_STACK": stack,
+            "FAKE_RUNNING": running,
         }
         args: Sequence[str] = (
             "--region", REGION, "--stack-name", STACK, "--repository-uri", REPOSITORY_URI,
@@ -157,11 +161,12 @@ def expected_order(commit: str, work_tree: Path) -> list[str]:
         f"docker login --username AWS --password-stdin {REGISTRY}",
         f"docker tag schoolapp-repo:{commit} {image}",
         f"docker push {image}",
+        f"aws cloudformation describe-stacks --stack-name {STACK} --query Stacks[0].Parameters",
         f"aws cloudformation deploy --stack-name {STACK} "
         f"--template-file {work_tree / 'deploy' / 'cloudformation.yml'} "
         f"--s3-bucket {TEMPLATE_BUCKET} --s3-prefix {STACK} --capabilities CAPABILITY_IAM "
-        f"--no-fail-on-empty-changeset --parameter-overrides ImageTag={commit}",
-        f"aws cloudformation describe-stacks --stack-name {STACK}",
+        f"--no-fail-on-empty-changeset --parameter-overrides ImageTag={commit} FirstRelease=",
+        f"aws cloudformation describe-stacks --stack-name {STACK} --query Stacks[0].[StackStatus",
     ]
 
 
@@ -211,8 +216,11 @@ def test_release_pushes_the_image_then_deploys_the_stack_with_it(
     by_command = {" ".join(call["args"][:2]): call for call in run.calls}
     assert by_command["login --username"]["stdin"].strip() == ECR_PASSWORD
     assert by_command["cloudformation deploy"]["template_exists"] is True
-    # Only ImageTag is passed: `deploy` keeps every other parameter's value.
-    assert option(deploy_call(run), "--parameter-overrides") == [f"ImageTag={commit}"]
+    # Only the release's own two are passed: `deploy` keeps every other parameter's value.
+    assert option(deploy_call(run), "--parameter-overrides") == [
+        f"ImageTag={commit}",
+        "FirstRelease=false",
+    ]
     # One deployer: nothing talks to ECS directly.
     assert [c for c in run.ran() if c[:2] == ["aws", "ecs"]] == []
     assert f"released {commit}" in run.stdout
@@ -230,7 +238,7 @@ def test_a_failed_stack_update_fails_the_release(release: Release) -> None:
     assert run.returncode == 1
     assert "the stack update failed" in run.stderr
     assert "describe-stack-events" in run.stderr
-    assert [c for c in run.ran() if "describe-stacks" in c] == []
+    assert [c for c in run.ran() if "describe-stacks" in c and "StackStatus" in " ".join(c)] == []
 
 
 @pytest.mark.parametrize(
@@ -254,12 +262,17 @@ def test_an_operator_parameter_change_goes_with_the_release(
         f"ImageTag={commit}",
         "VpcCidr=10.0.0.0/16",
         "WafMode=block",
+        "FirstRelease=false",
     ]
 
 
 @pytest.mark.parametrize(
     ("parameter", "message"),
-    [("ImageTag=abc", "the release sets it"), ("VpcCidr", "is not NAME=VALUE")],
+    [
+        ("ImageTag=abc", "the release sets it"),
+        ("FirstRelease=true", "the release sets it"),
+        ("VpcCidr", "is not NAME=VALUE"),
+    ],
 )
 def test_a_wrong_parameter_is_refused_before_anything_runs(
     release: Release, parameter: str, message: str
@@ -268,6 +281,15 @@ def test_a_wrong_parameter_is_refused_before_anything_runs(
     assert run.returncode == 1
     assert message in run.stderr
     assert [c for c in run.ran() if c[:2] == ["aws", "cloudformation"]] == []
+
+
+@pytest.mark.parametrize("running", ["", "None"])
+def test_the_release_that_brings_the_first_image_creates_the_service(
+    release: Release, running: str
+) -> None:
+    run = release(running=running)
+    assert run.returncode == 0, run.stderr
+    assert option(deploy_call(run), "--parameter-overrides")[-1] == "FirstRelease=true"
 
 
 def test_another_template_bucket_can_be_named(release: Release) -> None:

@@ -787,8 +787,14 @@ def check_first_release(template: Template) -> list[str]:
     service_id, service = one(template, "AWS::ECS::Service")
     if template["Resources"][service_id].get("Condition") != "HasImage":
         problems.append("the service must exist only once an image does (Condition HasImage)")
-    if ref(service.get("DesiredCount")) != "MinTasks":
-        problems.append("the service must start with MinTasks tasks, watched by the deployment")
+    if service.get("DesiredCount") != {"Fn::If": ["CreatesService", {"Ref": "MinTasks"}, NO_VALUE]}:
+        problems.append(
+            "the service must start with MinTasks tasks, and later updates leave the count alone"
+        )
+    if template["Conditions"].get("CreatesService") != {
+        "Fn::Equals": [{"Ref": "FirstRelease"}, "true"]
+    }:
+        problems.append("CreatesService must be FirstRelease=true")
     _, target = one(template, "AWS::ApplicationAutoScaling::ScalableTarget")
     if ref(target.get("MinCapacity")) != "MinTasks":
         problems.append("auto scaling's floor must be MinTasks")
@@ -1338,6 +1344,10 @@ MUTATIONS: dict[str, tuple[Callable[[Template], Any], Callable[[Template], list[
     ),
     "first image started by auto scaling": (
         lambda t: resource(t, "Service").update(DesiredCount=0),
+        check_first_release,
+    ),
+    "every update resets the count": (
+        lambda t: resource(t, "Service").update(DesiredCount={"Ref": "MinTasks"}),
         check_first_release,
     ),
     "service without an image": (
