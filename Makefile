@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Sources the linters and the type checker read (not the virtual environment).
-CODE := $(wildcard index.py config controllers mail models routes tests bench deploy)
+CODE := $(wildcard index.py cli.py config controllers mail models routes tests bench deploy)
+# checkov's own environment, outside the checkout (its pins conflict with the dev
+# extra's: boto3, packaging), one per lock file content.
+CHECKOV_VENV := $(HOME)/.cache/schoolapp-checkov/$(shell sha256sum requirements-checkov.lock | cut -c1-16)
 
 .PHONY: run test lint bench release lock clean
 
@@ -13,11 +16,13 @@ run: $(VENV)/.runtime  ## serve on :3000 against the local MariaDB (database sch
 test: $(VENV)/.dev  ## the whole suite against a real MySQL-compatible server
 	$(BIN)/pytest
 
-lint: $(VENV)/.dev  ## ruff, ruff format and mypy --strict
+lint: $(VENV)/.dev $(CHECKOV_VENV)/.installed  ## ruff, ruff format, mypy --strict, cfn-lint, checkov
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy --strict $(CODE)
 	$(BIN)/cfn-lint deploy/cloudformation.yml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+		--file deploy/cloudformation.yml
 
 bench: $(VENV)/.dev  ## service versus a raw-ASGI ceiling and a FastAPI peer, under wrk (BENCH_ARGS=--quick: ~80 s)
 	$(BIN)/python -m bench $(BENCH_ARGS)
@@ -28,6 +33,7 @@ release: $(VENV)/.runtime  ## build, push and deploy this commit: make release A
 lock:  ## re-pin requirements*.lock from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml -q --python-version 3.11 --no-header -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml -q --python-version 3.11 --no-header --extra dev -o requirements-dev.lock
+	$(BIN)/uv pip compile deploy/checkov.in -q --python-version 3.11 --no-header -o requirements-checkov.lock
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +41,11 @@ $(VENV)/bin/python:
 
 $(VENV)/.runtime: requirements.lock | $(VENV)/bin/python
 	$(BIN)/pip install -q -r requirements.lock
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements-checkov.lock
 	touch $@
 
 $(VENV)/.dev: requirements-dev.lock | $(VENV)/bin/python

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Release the current git commit to the ECS service of deploy/cloudformation.yml.
+"""Release the current git commit: its image and its stack, in one step.
 
-    python3 deploy/release.py --region REGION --repository-uri URI --cluster CLUSTER \
-        --service SERVICE --task-family FAMILY [--dry-run]
+    python3 deploy/release.py --region REGION --stack-name STACK --repository-uri URI \
+        [--s3-bucket BUCKET] [--parameter NAME=VALUE ...] [--dry-run]
 
 The stack output ReleaseCommand prints this line with the right values. Steps:
 
@@ -10,48 +10,43 @@ The stack output ReleaseCommand prints this line with the right values. Steps:
 2. unless ECR already holds an image tagged with the commit (tags are
    immutable, so that image is this commit): build it for linux/amd64, log in
    to ECR, tag it with the commit, push it;
-3. register a revision of the task family that runs that image, point the
-   service at it, wait until the service is stable, and check that the
-   deployment was not rolled back by the circuit breaker.
+3. deploy the commit's deploy/cloudformation.yml to the stack with
+   ImageTag=<commit> and FirstRelease (true when the stack had no image: this
+   release creates the service), every other parameter keeping its value (the template is
+   uploaded to --s3-bucket: it is over CloudFormation's 51,200-byte inline limit).
+   CloudFormation updates the task definitions and the service; the circuit
+   breaker and the deployment alarms watch the new tasks, and a failed
+   deployment rolls the whole stack update back, which fails this step;
+4. check that the stack is complete with ImageTag=<commit>.
 
-Releasing an older commit is therefore the rollback. Every docker and aws
-command is printed before it runs; with --dry-run they are only printed, and
-nothing but `git` (read-only) is run. Needs git, docker (with buildx, for
---platform) and the aws CLI (v1 or v2) with credentials for the account.
+CloudFormation is the only deployer: nothing here registers a task definition,
+so a later stack update cannot roll the image back. Releasing an older commit is
+the rollback (image and template together). Every docker and aws command is
+printed before it runs; with --dry-run they are only printed, and nothing but
+`git` (read-only) is run. Needs git, docker (with buildx, for --platform) and
+the aws CLI (v1 or v2) with credentials for the account.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 PLATFORM = "linux/amd64"
 REPOSITORY_URI = re.compile(
     r"^(?P<registry>[0-9]{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?)"
     r"/(?P<name>[a-z0-9][a-z0-9._/-]*)$"
 )
-# Fields that describe-task-definition returns and register-task-definition
-# refuses. A new read-only field makes registration fail loudly rather than
-# silently dropping a setting.
-READ_ONLY_TASK_DEFINITION_FIELDS = (
-    "taskDefinitionArn",
-    "revision",
-    "status",
-    "requiresAttributes",
-    "compatibilities",
-    "registeredAt",
-    "registeredBy",
-    "deregisteredAt",
-)
+TEMPLATE = Path("deploy", "cloudformation.yml")
+COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+IMAGE_TAG_QUERY = "Parameters[?ParameterKey=='ImageTag'].ParameterValue | [0]"
 
 
 class ReleaseError(Exception):
@@ -137,35 +132,42 @@ def parse_repository_uri(uri: str, region: str) -> tuple[str, str]:
     return match["registry"], match["name"]
 
 
-def with_image(task_definition: dict[str, Any], container: str, image: str) -> dict[str, Any]:
-    """The register-task-definition input: task_definition with container's image replaced."""
-    new = {k: v for k, v in task_definition.items() if k not in READ_ONLY_TASK_DEFINITION_FIELDS}
-    containers = [c for c in new.get("containerDefinitions", []) if c.get("name") == container]
-    if len(containers) != 1:
-        raise ReleaseError(f"the task definition has no container named {container!r}")
-    containers[0]["image"] = image
-    return new
+def template_bucket(registry: str, region: str) -> str:
+    """The default bucket for the uploaded template (deploy/README.md creates it)."""
+    return f"schoolapp-templates-{registry.split('.', 1)[0]}-{region}"
 
 
-def aws_command(region: str, command: str, **options: str) -> list[str]:
-    """`aws COMMAND --option value ... --region REGION`; option_name means --option-name."""
+def parameter_overrides(commit: str, extra: Sequence[str]) -> list[str]:
+    """ImageTag=<commit> and the operator's NAME=VALUE changes; the rest stay as they are."""
+    for item in extra:
+        name, equals, _ = item.partition("=")
+        if not equals or not re.fullmatch(r"[A-Za-z0-9]+", name):
+            raise ReleaseError(f"--parameter {item!r} is not NAME=VALUE")
+        if name in {"ImageTag", "FirstRelease"}:
+            raise ReleaseError(f"--parameter {name}: the release sets it")
+    return [f"ImageTag={commit}", *extra]
+
+
+def aws_command(region: str, command: str, *flags: str, **options: str) -> list[str]:
+    """`aws COMMAND --option value ... FLAGS --region REGION`; option_name means --option-name."""
     argv = ["aws", *command.split()]
     for name, value in options.items():
         argv += [f"--{name.replace('_', '-')}", value]
-    return [*argv, "--region", region]
+    return [*argv, *flags, "--region", region]
 
 
 def release(args: argparse.Namespace, shell: Shell) -> None:
     region: str = args.region
     commit = current_commit(args.context, allow_dirty=args.allow_dirty)
     registry, repository = parse_repository_uri(args.repository_uri, region)
+    overrides = parameter_overrides(commit, args.parameter)
     image = f"{args.repository_uri}:{commit}"
     if shell.dry_run:
         shell.note(f"dry run for commit {commit}: the commands are printed, none is run")
         shell.note("dry run: assuming ECR does not hold this commit's image yet")
 
-    def aws(command: str, **options: str) -> list[str]:
-        return aws_command(region, command, **options)
+    def aws(command: str, *flags: str, **options: str) -> list[str]:
+        return aws_command(region, command, *flags, **options)
 
     pushed = shell.run(
         aws(
@@ -194,70 +196,55 @@ def release(args: argparse.Namespace, shell: Shell) -> None:
         shell.run(["docker", "tag", local, image])
         shell.run(["docker", "push", image])
 
-    current = shell.run(
+    # The release that gives the stack its first image creates the service.
+    running = shell.run(
         aws(
-            "ecs describe-task-definition",
-            task_definition=args.task_family,
-            query="taskDefinition",
-            output="json",
-        ),
-        capture=True,
-    )
-    with tempfile.TemporaryDirectory(prefix="release-") as scratch:
-        if shell.dry_run:
-            input_file = f"<revision of {args.task_family} with {args.container} running {image}>"
-        else:
-            new = with_image(json.loads(current), args.container, image)
-            path = Path(scratch, "task-definition.json")
-            path.write_text(json.dumps(new, indent=2), encoding="utf-8")
-            input_file = path.as_uri()
-        task_definition = shell.run(
-            aws(
-                "ecs register-task-definition",
-                cli_input_json=input_file,
-                query="taskDefinition.taskDefinitionArn",
-                output="text",
-            ),
-            capture=True,
-            dry_result="<new task definition ARN>",
-        )
-    shell.run(
-        aws(
-            "ecs update-service",
-            cluster=args.cluster,
-            service=args.service,
-            task_definition=task_definition,
-            query="service.serviceArn",
+            "cloudformation describe-stacks",
+            stack_name=args.stack_name,
+            query=f"Stacks[0].{IMAGE_TAG_QUERY}",
             output="text",
         ),
         capture=True,
+        dry_result="<the running commit>",
     )
-    shell.run(aws("ecs wait services-stable", cluster=args.cluster, services=args.service))
-    # The circuit breaker rolls a failed deployment back, after which the
-    # service is "stable" too: check that the new revision is the one running.
-    primary = shell.run(
-        aws(
-            "ecs describe-services",
-            cluster=args.cluster,
-            services=args.service,
-            query="services[0].deployments[?status==`PRIMARY`].taskDefinition | [0]",
-            output="text",
-        ),
-        capture=True,
-        dry_result=task_definition,
+    first = "true" if running in {"", "None"} else "false"
+    deploy = aws(
+        "cloudformation deploy",
+        "--no-fail-on-empty-changeset",
+        "--parameter-overrides",
+        *overrides,
+        f"FirstRelease={first}",
+        stack_name=args.stack_name,
+        template_file=str(args.context / TEMPLATE),
+        s3_bucket=args.s3_bucket or template_bucket(registry, region),
+        s3_prefix=args.stack_name,
+        capabilities="CAPABILITY_IAM",
     )
-    if primary != task_definition:
+    try:
+        shell.run(deploy)
+    except ReleaseError as error:
         raise ReleaseError(
-            f"the service runs {primary}, not {task_definition}: the deployment failed "
-            "and was rolled back; see the service events and the task logs"
-        )
+            f"{error}: the stack update failed (a failed deployment is rolled back with it); "
+            f"see `aws cloudformation describe-stack-events --stack-name {args.stack_name}` "
+            "and the service's events"
+        ) from error
+    state = shell.run(
+        aws(
+            "cloudformation describe-stacks",
+            stack_name=args.stack_name,
+            query=f"Stacks[0].[StackStatus, {IMAGE_TAG_QUERY}]",
+            output="text",
+        ),
+        capture=True,
+        dry_result=f"UPDATE_COMPLETE\t{commit}",
+    )
+    status, _, tag = state.partition("\t")
+    if status not in COMPLETE or tag.strip() != commit:
+        raise ReleaseError(f"the stack is {status} with ImageTag {tag.strip()!r}, not {commit}")
     if shell.dry_run:
         shell.note("dry run complete: nothing was built, pushed or deployed")
         return
-    shell.note(
-        f"released {commit}. Pass ImageTag={commit} on the next stack update, "
-        "or the stack would deploy the image of its previous ImageTag again"
-    )
+    shell.note(f"released {commit}: the stack runs it ({status})")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -265,11 +252,19 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         description="Build, push and deploy the current git commit (see deploy/README.md).",
     )
     parser.add_argument("--region", required=True)
+    parser.add_argument("--stack-name", required=True, help="the stack to deploy")
     parser.add_argument("--repository-uri", required=True, help="stack output RepositoryUri")
-    parser.add_argument("--cluster", required=True, help="stack output ClusterName")
-    parser.add_argument("--service", required=True, help="stack output ServiceName")
-    parser.add_argument("--task-family", required=True, help="stack output TaskFamily")
-    parser.add_argument("--container", default="api", help="container to update (default: api)")
+    parser.add_argument(
+        "--s3-bucket",
+        help="bucket the template is uploaded to (default: schoolapp-templates-ACCOUNT-REGION)",
+    )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a stack parameter too (repeatable); the others keep their values",
+    )
     parser.add_argument(
         "--context",
         type=Path,

@@ -2,6 +2,8 @@
 
 The fakes record every call (arguments, and what came in on stdin) and answer
 like the real ones. A dry run must print the same commands and call neither.
+The release is one deployer: image first, then the stack with ImageTag=<commit>;
+no task definition is registered outside CloudFormation.
 """
 
 from __future__ import annotations
@@ -23,33 +25,9 @@ RELEASE = ROOT / "deploy" / "release.py"
 REGION = "eu-west-1"
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 REPOSITORY_URI = f"{REGISTRY}/schoolapp-repo"
-OLD_REVISION = "arn:aws:ecs:eu-west-1:123456789012:task-definition/schoolapp-api:7"
-NEW_REVISION = "arn:aws:ecs:eu-west-1:123456789012:task-definition/schoolapp-api:8"
+STACK = "schoolapp-prod"
+TEMPLATE_BUCKET = "schoolapp-templates-123456789012-eu-west-1"
 ECR_PASSWORD = "fake-ecr-password-0123456789"
-CURRENT_TASK_DEFINITION = {
-    "taskDefinitionArn": OLD_REVISION,
-    "family": "schoolapp-api",
-    "revision": 7,
-    "status": "ACTIVE",
-    "taskRoleArn": "arn:aws:iam::123456789012:role/task",
-    "executionRoleArn": "arn:aws:iam::123456789012:role/execution",
-    "networkMode": "awsvpc",
-    "requiresCompatibilities": ["FARGATE"],
-    "compatibilities": ["EC2", "FARGATE"],
-    "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.logging-driver.awslogs"}],
-    "cpu": "256",
-    "memory": "512",
-    "containerDefinitions": [
-        {
-            "name": "api",
-            "image": f"{REPOSITORY_URI}:0123abc",
-            "stopTimeout": 30,
-            "portMappings": [{"containerPort": 3000, "protocol": "tcp"}],
-        }
-    ],
-    "registeredAt": "2026-11-01T10:00:00+00:00",
-    "registeredBy": "arn:aws:iam::123456789012:user/ci",
-}
 
 FAKE = """#!{python}
 import json, os, sys
@@ -59,21 +37,21 @@ tool, args = Path(sys.argv[0]).name, sys.argv[1:]
 entry = {{"tool": tool, "args": args}}
 if tool == "docker" and args[:1] == ["login"]:
     entry["stdin"] = sys.stdin.read()
-if "--cli-input-json" in args:
-    uri = args[args.index("--cli-input-json") + 1]
-    entry["input"] = json.loads(Path(uri.removeprefix("file://")).read_text())
+if "--template-file" in args:
+    entry["template_exists"] = Path(args[args.index("--template-file") + 1]).is_file()
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps(entry) + "\\n")
 answers = {{
     "ecr batch-get-image": os.environ["FAKE_IMAGE_COUNT"],
     "ecr get-login-password": {password!r},
-    "ecs describe-task-definition": json.dumps({current}),
-    "ecs register-task-definition": {new!r},
-    "ecs update-service": "arn:aws:ecs:eu-west-1:123456789012:service/c/s",
-    "ecs describe-services": os.environ["FAKE_PRIMARY"],
+    "cloudformation describe-stacks": os.environ["FAKE_RUNNING"],
 }}
+if "StackStatus" in " ".join(args):
+    answers["cloudformation describe-stacks"] = os.environ["FAKE_STACK"].replace("TAB", "\\t")
 if tool == "aws":
     print(answers.get(" ".join(args[:2]), ""))
+    if args[:2] == ["cloudformation", "deploy"]:
+        sys.exit(int(os.environ["FAKE_DEPLOY_RC"]))
 """
 
 
@@ -111,12 +89,13 @@ def git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def work_tree(tmp_path: Path) -> Path:
-    """A committed git work tree with a Dockerfile."""
+    """A committed git work tree with a Dockerfile and the stack's template."""
     repo = tmp_path / "work"
-    repo.mkdir()
+    (repo / "deploy").mkdir(parents=True)
     (repo / "Dockerfile").write_text('FROM scratch\nCMD ["python", "index.py"]\n')
+    shutil.copy(ROOT / "deploy" / "cloudformation.yml", repo / "deploy" / "cloudformation.yml")
     git(repo, "init", "--quiet")
-    git(repo, "add", "Dockerfile")
+    git(repo, "add", "Dockerfile", "deploy")
     identity = ("-c", "user.name=Test", "-c", "user.email=test@example.invalid")
     git(repo, *identity, "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "first")
     return repo
@@ -127,12 +106,7 @@ def release(tmp_path: Path, work_tree: Path) -> Release:
     """Runs deploy/release.py with only git and the fakes on PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fake = FAKE.format(
-        python=sys.executable,
-        password=ECR_PASSWORD,
-        current=json.dumps(CURRENT_TASK_DEFINITION),
-        new=NEW_REVISION,
-    )
+    fake = FAKE.format(python=sys.executable, password=ECR_PASSWORD)
     for tool in ("docker", "aws"):
         (bin_dir / tool).write_text(fake)
         (bin_dir / tool).chmod(0o755)
@@ -140,19 +114,27 @@ def release(tmp_path: Path, work_tree: Path) -> Release:
     assert real_git is not None
     (bin_dir / "git").symlink_to(real_git)
     log = tmp_path / "calls.jsonl"
+    commit = git(work_tree, "rev-parse", "HEAD")
 
-    def run(*extra: str, image_count: str = "0", primary: str = NEW_REVISION) -> Run:
+    def run(
+        *extra: str,
+        image_count: str = "0",
+        deploy_rc: int = 0,
+        stack: str = f"UPDATE_COMPLETETAB{commit}",
+        running: str = "0123abc",
+    ) -> Run:
         env = {
             "PATH": str(bin_dir),
             "HOME": str(tmp_path),
             "FAKE_LOG": str(log),
             "FAKE_IMAGE_COUNT": image_count,
-            "FAKE_PRIMARY": primary,
+            "FAKE_DEPLOY_RC": str(deploy_rc),
+            "FAKE_STACK": stack,
+            "FAKE_RUNNING": running,
         }
         args: Sequence[str] = (
-            "--region", REGION, "--repository-uri", REPOSITORY_URI,
-            "--cluster", "schoolapp-cluster", "--service", "schoolapp-service",
-            "--task-family", "schoolapp-api", "--context", str(work_tree), *extra,
+            "--region", REGION, "--stack-name", STACK, "--repository-uri", REPOSITORY_URI,
+            "--context", str(work_tree), *extra,
         )  # fmt: skip
         done = subprocess.run(
             [sys.executable, str(RELEASE), *args],
@@ -169,8 +151,8 @@ def release(tmp_path: Path, work_tree: Path) -> Release:
     return run
 
 
-def expected_order(commit: str) -> list[str]:
-    """A prefix of each command, in the order the release runs them."""
+def expected_order(commit: str, work_tree: Path) -> list[str]:
+    """A prefix of each command, in the order the release runs them: image, then stack."""
     image = f"{REPOSITORY_URI}:{commit}"
     return [
         f"aws ecr batch-get-image --repository-name schoolapp-repo --image-ids imageTag={commit}",
@@ -179,11 +161,12 @@ def expected_order(commit: str) -> list[str]:
         f"docker login --username AWS --password-stdin {REGISTRY}",
         f"docker tag schoolapp-repo:{commit} {image}",
         f"docker push {image}",
-        "aws ecs describe-task-definition --task-definition schoolapp-api",
-        "aws ecs register-task-definition --cli-input-json",
-        "aws ecs update-service --cluster schoolapp-cluster --service schoolapp-service",
-        "aws ecs wait services-stable --cluster schoolapp-cluster --services schoolapp-service",
-        "aws ecs describe-services --cluster schoolapp-cluster --services schoolapp-service",
+        f"aws cloudformation describe-stacks --stack-name {STACK} --query Stacks[0].Parameters",
+        f"aws cloudformation deploy --stack-name {STACK} "
+        f"--template-file {work_tree / 'deploy' / 'cloudformation.yml'} "
+        f"--s3-bucket {TEMPLATE_BUCKET} --s3-prefix {STACK} --capabilities CAPABILITY_IAM "
+        f"--no-fail-on-empty-changeset --parameter-overrides ImageTag={commit} FirstRelease=",
+        f"aws cloudformation describe-stacks --stack-name {STACK} --query Stacks[0].[StackStatus",
     ]
 
 
@@ -194,12 +177,24 @@ def assert_in_order(commands: list[list[str]], prefixes: list[str]) -> None:
         assert line.startswith(prefix), (line, prefix)
 
 
+def option(command: list[str], name: str) -> list[str]:
+    """The values after --name, up to the next option."""
+    start = command.index(name) + 1
+    end = next((i for i in range(start, len(command)) if command[i].startswith("--")), None)
+    return command[start:end]
+
+
+def deploy_call(run: Run) -> list[str]:
+    [deploy] = [c for c in run.ran() if c[:3] == ["aws", "cloudformation", "deploy"]]
+    return deploy
+
+
 def test_dry_run_prints_every_command_and_runs_none(release: Release, work_tree: Path) -> None:
     commit = git(work_tree, "rev-parse", "HEAD")
     run = release("--dry-run")
     assert run.returncode == 0, run.stderr
     assert run.calls == []
-    assert_in_order(run.printed(), expected_order(commit))
+    assert_in_order(run.printed(), expected_order(commit, work_tree))
     # The login is one pipe: the password never appears on a command line.
     login = f"+ aws ecr get-login-password --region {REGION} | docker login"
     assert any(line.startswith(login) for line in run.stdout.splitlines())
@@ -209,36 +204,98 @@ def test_dry_run_prints_every_command_and_runs_none(release: Release, work_tree:
     assert run.printed()[1][-3:] == ["--tag", f"schoolapp-repo:{commit}", str(work_tree)]
 
 
-def test_release_runs_what_it_prints(release: Release, work_tree: Path) -> None:
+def test_release_pushes_the_image_then_deploys_the_stack_with_it(
+    release: Release, work_tree: Path
+) -> None:
     commit = git(work_tree, "rev-parse", "HEAD")
     run = release()
     assert run.returncode == 0, run.stderr
-    assert_in_order(run.ran(), expected_order(commit))
+    assert_in_order(run.ran(), expected_order(commit, work_tree))
     assert run.printed() == run.ran()
     assert ECR_PASSWORD not in run.stdout + run.stderr
-
     by_command = {" ".join(call["args"][:2]): call for call in run.calls}
     assert by_command["login --username"]["stdin"].strip() == ECR_PASSWORD
-    registered = by_command["ecs register-task-definition"]["input"]
-    assert registered["containerDefinitions"][0]["image"] == f"{REPOSITORY_URI}:{commit}"
-    assert registered["containerDefinitions"][0]["stopTimeout"] == 30
-    assert registered["taskRoleArn"] == CURRENT_TASK_DEFINITION["taskRoleArn"]
-    assert not {"taskDefinitionArn", "revision", "status", "registeredAt"} & registered.keys()
-    update = by_command["ecs update-service"]["args"]
-    assert update[update.index("--task-definition") + 1] == NEW_REVISION
+    assert by_command["cloudformation deploy"]["template_exists"] is True
+    # Only the release's own two are passed: `deploy` keeps every other parameter's value.
+    assert option(deploy_call(run), "--parameter-overrides") == [
+        f"ImageTag={commit}",
+        "FirstRelease=false",
+    ]
+    # One deployer: nothing talks to ECS directly.
+    assert [c for c in run.ran() if c[:2] == ["aws", "ecs"]] == []
+    assert f"released {commit}" in run.stdout
 
 
 def test_an_image_already_in_ecr_is_not_rebuilt(release: Release) -> None:
     run = release(image_count="1")
     assert run.returncode == 0, run.stderr
     assert [call for call in run.calls if call["tool"] == "docker"] == []
-    assert ["aws", "ecs", "update-service"] in [command[:3] for command in run.ran()]
+    assert deploy_call(run)
 
 
-def test_a_rolled_back_deployment_fails_the_release(release: Release) -> None:
-    run = release(primary=OLD_REVISION)
+def test_a_failed_stack_update_fails_the_release(release: Release) -> None:
+    run = release(deploy_rc=255)
     assert run.returncode == 1
-    assert "rolled back" in run.stderr
+    assert "the stack update failed" in run.stderr
+    assert "describe-stack-events" in run.stderr
+    assert [c for c in run.ran() if "describe-stacks" in c and "StackStatus" in " ".join(c)] == []
+
+
+@pytest.mark.parametrize(
+    "stack",
+    ["UPDATE_ROLLBACK_COMPLETETAB0123abc", "UPDATE_COMPLETETAB0123abc", "UPDATE_IN_PROGRESSTABX"],
+)
+def test_a_stack_not_running_the_commit_fails_the_release(release: Release, stack: str) -> None:
+    run = release(stack=stack)
+    assert run.returncode == 1
+    assert "not " in run.stderr
+    assert "released" not in run.stdout
+
+
+def test_an_operator_parameter_change_goes_with_the_release(
+    release: Release, work_tree: Path
+) -> None:
+    commit = git(work_tree, "rev-parse", "HEAD")
+    run = release("--parameter", "VpcCidr=10.0.0.0/16", "--parameter", "WafMode=block")
+    assert run.returncode == 0, run.stderr
+    assert option(deploy_call(run), "--parameter-overrides") == [
+        f"ImageTag={commit}",
+        "VpcCidr=10.0.0.0/16",
+        "WafMode=block",
+        "FirstRelease=false",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parameter", "message"),
+    [
+        ("ImageTag=abc", "the release sets it"),
+        ("FirstRelease=true", "the release sets it"),
+        ("VpcCidr", "is not NAME=VALUE"),
+    ],
+)
+def test_a_wrong_parameter_is_refused_before_anything_runs(
+    release: Release, parameter: str, message: str
+) -> None:
+    run = release("--parameter", parameter)
+    assert run.returncode == 1
+    assert message in run.stderr
+    assert [c for c in run.ran() if c[:2] == ["aws", "cloudformation"]] == []
+
+
+@pytest.mark.parametrize("running", ["", "None"])
+def test_the_release_that_brings_the_first_image_creates_the_service(
+    release: Release, running: str
+) -> None:
+    run = release(running=running)
+    assert run.returncode == 0, run.stderr
+    assert option(deploy_call(run), "--parameter-overrides")[-1] == "FirstRelease=true"
+
+
+def test_another_template_bucket_can_be_named(release: Release) -> None:
+    run = release("--s3-bucket", "my-templates")
+    assert run.returncode == 0, run.stderr
+    assert option(deploy_call(run), "--s3-bucket") == ["my-templates"]
 
 
 def test_uncommitted_changes_are_refused(release: Release, work_tree: Path) -> None:
@@ -265,8 +322,8 @@ def test_a_dry_run_needs_neither_aws_nor_docker(tmp_path: Path, work_tree: Path)
     done = subprocess.run(
         [
             *(sys.executable, str(RELEASE), "--dry-run", "--region", REGION),
-            *("--repository-uri", REPOSITORY_URI, "--cluster", "c", "--service", "s"),
-            *("--task-family", "f", "--context", str(work_tree)),
+            *("--stack-name", STACK, "--repository-uri", REPOSITORY_URI),
+            *("--context", str(work_tree)),
         ],
         env={"PATH": str(only_git), "HOME": str(tmp_path)},
         capture_output=True,
@@ -276,4 +333,4 @@ def test_a_dry_run_needs_neither_aws_nor_docker(tmp_path: Path, work_tree: Path)
     )
     assert done.returncode == 0, done.stderr
     assert "+ docker push" in done.stdout
-    assert "+ aws ecs wait services-stable" in done.stdout
+    assert "+ aws cloudformation deploy" in done.stdout
