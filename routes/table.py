@@ -18,8 +18,29 @@ from controllers.staff_registrations import StaffRegistrationsController
 
 __all__ = ["STAFF_PATH_PREFIXES", "build_routes"]
 
-# Paths that answer only to a staff key, and get CORS only from STAFF_CORS_ORIGINS.
-STAFF_PATH_PREFIXES = ("/api/registrations", "/api/audit")
+_REGISTRATIONS = "/api/registrations"
+_AUDIT = "/api/audit"
+# The staff API is every path under these and nothing else: those routes answer only to a
+# staff key, and get CORS only from STAFF_CORS_ORIGINS.
+STAFF_PATH_PREFIXES = (_REGISTRATIONS, _AUDIT)
+
+
+def _staff_routes(
+    staff: StaffRegistrationsController, export: ExportController, audit: AuditController
+) -> list[BaseRoute]:
+    # Not a Mount: one at /api/registrations cannot answer /api/registrations itself.
+    return [
+        Route(_REGISTRATIONS, staff.list, methods=["GET"], name="listRegistrations"),
+        Route(f"{_REGISTRATIONS}.csv", export.export, methods=["GET"], name="exportRegistrations"),
+        Route(f"{_REGISTRATIONS}/stats", staff.stats, methods=["GET"], name="registrationStats"),
+        Route(
+            f"{_REGISTRATIONS}/{{id:uuid}}",
+            staff.delete,
+            methods=["DELETE"],
+            name="deleteRegistration",
+        ),
+        Route(_AUDIT, audit.list, methods=["GET"], name="auditTrail"),
+    ]
 
 
 def build_routes(
@@ -39,16 +60,7 @@ def build_routes(
         Route("/health/ready", readiness.ready, methods=["GET"], name="ready"),
         Route("/api/register", registration.register, methods=["POST"], name="register"),
         Route("/api/programs", programs.list, methods=["GET"], name="programs"),
-        Route("/api/registrations", staff.list, methods=["GET"], name="listRegistrations"),
-        Route("/api/registrations.csv", export.export, methods=["GET"], name="exportRegistrations"),
-        Route("/api/registrations/stats", staff.stats, methods=["GET"], name="registrationStats"),
-        Route(
-            "/api/registrations/{id:uuid}",
-            staff.delete,
-            methods=["DELETE"],
-            name="deleteRegistration",
-        ),
-        Route("/api/audit", audit.list, methods=["GET"], name="auditTrail"),
+        *_staff_routes(staff, export, audit),
         Route("/openapi.json", docs.openapi, methods=["GET"], name="openapi"),
         Route("/docs", docs.page, methods=["GET"], name="docs"),
         Mount(ASSETS_PATH, StaticFiles(directory=swagger_ui_path)),
