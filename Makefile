@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Sources the linters and the type checker read (not the virtual environment).
-CODE := $(wildcard index.py config controllers mail models routes tests bench deploy)
+CODE := $(wildcard index.py cli.py config controllers mail models routes tests bench deploy)
 
 .PHONY: run test lint bench release lock clean
 
