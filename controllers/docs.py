@@ -24,6 +24,7 @@ from config.programs import Program
 from controllers.registration import KEY_PATTERN
 from controllers.registration_form import RegistrationForm
 from controllers.staff_params import DEFAULT_LIMIT, MAX_LIMIT, MAX_PREFIX, MAX_PROGRAM
+from models.registrations import Registration
 
 __all__ = ["ASSETS_PATH", "DocsController", "openapi_document"]
 
@@ -82,21 +83,10 @@ class Readiness(BaseModel):
     database: Literal["up", "down"]
 
 
-class StoredRegistration(BaseModel):
-    """A registration as stored, in full (rows of the old service may lack phone or program)."""
-
-    id: str
-    name: str
-    email: str
-    phone: str | None
-    program: str | None
-    created_at: datetime
-
-
 class RegistrationPage(BaseModel):
     """One page, newest first; `next` fetches the following page, null on the last."""
 
-    registrations: list[StoredRegistration]
+    registrations: list[Registration]
     next: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
