@@ -31,7 +31,7 @@ RUN pip install -r requirements.lock
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
 
-COPY index.py ./
+COPY index.py cli.py ./
 COPY config ./config
 COPY controllers ./controllers
 COPY mail ./mail

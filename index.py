@@ -110,7 +110,7 @@ def main() -> None:
     With arguments, run a staff command instead (`python index.py migrate`, see --help).
     """
     if len(sys.argv) > 1:
-        from controllers.cli import run  # noqa: PLC0415 (the server never needs it)
+        from cli import run  # noqa: PLC0415 (the server never needs it)
 
         raise SystemExit(run(sys.argv[1:]))
     try:

@@ -1,19 +1,372 @@
-"""GET /openapi.json and GET /docs (Swagger UI served from its package, no CDN)."""
+"""GET /openapi.json and GET /docs: the OpenAPI 3 document of the app's routes, and Swagger UI.
+
+The document's paths and methods are read from the routes of the app that serves it;
+each route's operation is found here by the route's name, its operationId. The
+answers' shapes are the pydantic models below (the request's is RegistrationForm).
+Swagger UI is served from its package, no CDN.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
 
 import orjson
+from pydantic import BaseModel, Field
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 
 from config.programs import Program
-from controllers.openapi import openapi_document
+from controllers.registration import KEY_PATTERN
+from controllers.registration_form import RegistrationForm
+from controllers.staff_params import DEFAULT_LIMIT, MAX_LIMIT, MAX_PREFIX, MAX_PROGRAM
+from models.registrations import Registration
+
+__all__ = ["ASSETS_PATH", "DocsController", "openapi_document"]
 
 ASSETS_PATH = "/docs/assets"
 
-_PAGE = f"""<!doctype html>
+
+class RegisteredApplicant(BaseModel):
+    """201: the applicant as stored."""
+
+    id: UUID
+    name: str
+    email: str
+    phone: str = Field(pattern=r"^[0-9]{10}$")
+    program: str
+    created_at: datetime
+
+
+class FieldFailure(BaseModel):
+    """One failing field of a registration."""
+
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error: a message for people, and for a 400 the failing fields."""
+
+    error: str
+    details: list[FieldFailure] | None = None
+    request_id: str | None = Field(None, description="Only on a 500: quote it to support.")
+
+
+class ProgramChoice(BaseModel):
+    """One program a form can offer."""
+
+    value: str
+    label: str
+
+
+class ProgramList(BaseModel):
+    """The configured programs, in order."""
+
+    programs: list[ProgramChoice]
+
+
+class Health(BaseModel):
+    """The shallow liveness answer."""
+
+    status: Literal["OK"]
+
+
+class Readiness(BaseModel):
+    """Whether the database answers a ping within a second."""
+
+    status: Literal["OK", "UNAVAILABLE"]
+    database: Literal["up", "down"]
+
+
+class RegistrationPage(BaseModel):
+    """One page, newest first; `next` fetches the following page, null on the last."""
+
+    registrations: list[Registration]
+    next: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class ProgramCount(BaseModel):
+    """Registrations of one program (null: rows stored without one)."""
+
+    program: str | None
+    count: int
+
+
+class DayCount(BaseModel):
+    """Registrations of one UTC day (days without any are left out)."""
+
+    day: date
+    count: int
+
+
+class EmailCounts(BaseModel):
+    """Confirmation emails by outcome, all time; `pending` includes those being sent."""
+
+    pending: int
+    sent: int
+    failed: int
+
+
+class RegistrationStats(BaseModel):
+    """Totals over [since, before), and the confirmation emails' outcomes."""
+
+    since: datetime
+    before: datetime
+    total: int
+    by_program: list[ProgramCount]
+    by_day: list[DayCount]
+    emails: EmailCounts
+
+
+class AuditRecord(BaseModel):
+    """One staff action: which key, what, with which filters (`q` as its length), how many rows."""
+
+    id: int
+    at: datetime
+    key_name: str
+    action: str
+    detail: dict[str, Any]
+    row_count: int | None
+    request_id: str | None
+
+
+class AuditPage(BaseModel):
+    """The audit trail, newest first; `next` fetches older entries, null on the last page."""
+
+    entries: list[AuditRecord]
+    next: str | None
+
+
+_ANSWERS: list[type[BaseModel]] = [
+    RegisteredApplicant,
+    ErrorBody,
+    ProgramList,
+    Health,
+    Readiness,
+    RegistrationPage,
+    RegistrationStats,
+    AuditPage,
+]
+_MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+    (RegistrationForm, "validation"),
+    *((model, "serialization") for model in _ANSWERS),
+]
+_SECURITY_SCHEMES = {
+    "staffKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A staff key from `python index.py keys create --name NAME`.",
+    }
+}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel], description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _ref(model)}},
+        **extra,
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(ErrorBody, description)
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}  # fmt: skip
+
+
+_REQUEST_ID = {
+    "X-Request-ID": {
+        "description": "The request's id: the client's when sane, else generated.",
+        "schema": {"type": "string"},
+    }
+}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): the same"
+    " key with the same submission gets the first answer's row; with another, 422. Quoted"
+    " (a Structured Field String) or bare; 1 to 255 characters.",
+    "schema": {"type": "string", "pattern": KEY_PATTERN},
+}
+_TIME = "ISO 8601 date or date-time, UTC unless an offset is given"
+_FILTERS = [
+    _query("program", "Only this program.", {"type": "string", "maxLength": MAX_PROGRAM}),
+    _query("since", f"Created at or after ({_TIME}; a date: from its start).", {"type": "string"}),
+    _query("until", f"Created at or before ({_TIME}; a date: its whole day).", {"type": "string"}),
+    _query("q", "Prefix of the name or email, any case.", {"type": "string",
+           "maxLength": MAX_PREFIX}),
+]  # fmt: skip
+_PAGE = [
+    _query("limit", "Rows a page.", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+           "default": DEFAULT_LIMIT}),
+    _query("cursor", "The `next` value of the page before.", {"type": "string"}),
+]  # fmt: skip
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+_BAD_INPUT = {"400": _error("A parameter cannot be read (the message says which).")}
+
+
+def _staff(summary: str, ok: dict[str, dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    responses = {
+        **ok,
+        "401": _json(
+            ErrorBody,
+            "No staff key, or an unknown or revoked one.",
+            headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
+        ),
+        "503": _error("Database unavailable; see Retry-After."),
+    }
+    return {"summary": summary, "tags": ["staff"], "security": [{"staffKey": []}],
+            "responses": responses, **extra}  # fmt: skip
+
+
+# Each route's operation, by the route's name (routes/table.py), which is its operationId.
+_OPERATIONS: dict[str, dict[str, Any]] = {
+    "health": {
+        "summary": "Liveness probe (never touches the database)",
+        "responses": {"200": _json(Health, "The process serves.", headers=_REQUEST_ID)},
+    },
+    "ready": {
+        "summary": "Readiness: the database answers a ping within 1 s",
+        "responses": {
+            "200": _json(Readiness, "The database is up."),
+            "503": _json(Readiness, "The database is down."),
+        },
+    },
+    "register": {
+        "summary": "Register one applicant",
+        "parameters": [_IDEMPOTENCY_KEY],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(RegistrationForm)}},
+        },
+        "responses": {
+            "201": _json(
+                RegisteredApplicant,
+                "Stored and committed; or, for a retry of a registration stored"
+                " within the replay window (the same submission, or the same"
+                " Idempotency-Key and submission), the row stored then.",
+                headers=_REQUEST_ID,
+            ),
+            "400": _error(
+                "A field fails its check, the body is not an object, or the"
+                " Idempotency-Key is malformed."
+            ),
+            "409": _error("Email already exists (another submission)."),
+            "413": _error("Body over 16 KiB."),
+            "415": _error("Content-Type is not application/json."),
+            "422": _error("The Idempotency-Key came with another submission."),
+            "500": _error("Unexpected error; quote request_id."),
+            "503": _error("Database unavailable; see Retry-After."),
+        },
+    },
+    "programs": {
+        "summary": "The programs an applicant can choose",
+        "responses": {"200": _json(ProgramList, "The configured programs in order.")},
+    },
+    "listRegistrations": _staff(
+        "Registrations, newest first, a page at a time",
+        {"200": _json(RegistrationPage, "One page."), **_BAD_INPUT},
+        parameters=_FILTERS + _PAGE,
+    ),
+    "exportRegistrations": _staff(
+        "Every matching registration as CSV (UTF-8 with BOM, in id order), streamed",
+        {
+            "200": {
+                "description": "CSV with a header row; formula-like cells prefixed with '.",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            **_BAD_INPUT,
+        },
+        parameters=_FILTERS,
+    ),
+    "registrationStats": _staff(
+        "Totals per program and per UTC day (the last 30 days by default)",
+        {"200": _json(RegistrationStats, "The totals."), **_BAD_INPUT},
+        parameters=_FILTERS,
+    ),
+    "deleteRegistration": _staff(
+        "Erase a registration (an applicant's request)",
+        {"204": {"description": "Erased."}, "404": _error("No registration has this id.")},
+        parameters=[_ID],
+    ),
+    "auditTrail": _staff(
+        "The audit trail of staff actions, newest first",
+        {"200": _json(AuditPage, "One page."), **_BAD_INPUT},
+        parameters=_PAGE,
+    ),
+    "openapi": {
+        "summary": "This document",
+        "responses": {
+            "200": {
+                "description": "OpenAPI 3 document.",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
+    },
+    "docs": {
+        "summary": "A page that renders this document",
+        "responses": {
+            "200": {
+                "description": "Swagger UI, served with its own assets.",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            }
+        },
+    },
+}
+
+
+def _paths(routes: Sequence[BaseRoute], prefix: str = "") -> dict[str, dict[str, Any]]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        if isinstance(route, Mount):
+            for path, item in _paths(route.routes, prefix + route.path).items():
+                paths.setdefault(path, {}).update(item)
+        elif isinstance(route, Route) and route.include_in_schema:
+            if route.name not in _OPERATIONS:
+                raise LookupError(f"route {route.name!r} ({route.path}) has no operation here")
+            # HEAD comes with GET; one method a route keeps the name a unique operationId.
+            (method,) = (route.methods or set()) - {"HEAD"}
+            operation = {"operationId": route.name, **_OPERATIONS[route.name]}
+            paths.setdefault(prefix + route.path_format, {})[method.lower()] = operation
+    return paths
+
+
+def openapi_document(
+    routes: Sequence[BaseRoute], programs: Sequence[Program], version: str
+) -> dict[str, Any]:
+    """The whole document of `routes`; the program enum is the configured list."""
+    _, top = models_json_schema(_MODELS, ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = top["$defs"]
+    schemas["RegistrationForm"]["properties"]["program"]["enum"] = [p.value for p in programs]
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "schoolapp API",
+            "version": version,
+            "description": (
+                "Registers applicants to the school's programs. Staff routes need a staff"
+                " key: Authorize with it, then try them."
+            ),
+        },
+        "paths": _paths(routes),
+        "components": {"schemas": schemas, "securitySchemes": _SECURITY_SCHEMES},
+    }
+
+
+_PAGE_HTML = f"""<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
@@ -30,15 +383,21 @@ _PAGE = f"""<!doctype html>
 
 
 class DocsController:
-    """Serves the OpenAPI document, rendered once, and the page that shows it."""
+    """Serves the OpenAPI document of the app's routes, rendered once, and its page."""
 
     def __init__(self, programs: Sequence[Program], version: str) -> None:
-        self._document = orjson.dumps(openapi_document(programs, version))
+        self._programs = programs
+        self._version = version
+        self._document: bytes | None = None
 
     async def openapi(self, request: Request) -> Response:
         """200 with the OpenAPI 3 document."""
+        if self._document is None:
+            # The routes exist only once the app does, so the first request renders it.
+            routes: list[BaseRoute] = request.app.routes
+            self._document = orjson.dumps(openapi_document(routes, self._programs, self._version))
         return Response(self._document, media_type="application/json")
 
     async def page(self, request: Request) -> Response:
         """200 with the Swagger UI page."""
-        return HTMLResponse(_PAGE)
+        return HTMLResponse(_PAGE_HTML)

@@ -1,4 +1,7 @@
-"""Every route the service answers, in one screen."""
+"""Every route the service answers, in one screen.
+
+A route's name is its OpenAPI operationId: controllers/docs.py documents it by that name.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,31 @@ from controllers.staff_audit import AuditController
 from controllers.staff_export import ExportController
 from controllers.staff_registrations import StaffRegistrationsController
 
-# Paths that answer only to a staff key, and get CORS only from STAFF_CORS_ORIGINS.
-STAFF_PATH_PREFIXES = ("/api/registrations", "/api/audit")
+__all__ = ["STAFF_PATH_PREFIXES", "build_routes"]
+
+_REGISTRATIONS = "/api/registrations"
+_AUDIT = "/api/audit"
+# The staff API is every path under these and nothing else: those routes answer only to a
+# staff key, and get CORS only from STAFF_CORS_ORIGINS.
+STAFF_PATH_PREFIXES = (_REGISTRATIONS, _AUDIT)
+
+
+def _staff_routes(
+    staff: StaffRegistrationsController, export: ExportController, audit: AuditController
+) -> list[BaseRoute]:
+    # Not a Mount: one at /api/registrations cannot answer /api/registrations itself.
+    return [
+        Route(_REGISTRATIONS, staff.list, methods=["GET"], name="listRegistrations"),
+        Route(f"{_REGISTRATIONS}.csv", export.export, methods=["GET"], name="exportRegistrations"),
+        Route(f"{_REGISTRATIONS}/stats", staff.stats, methods=["GET"], name="registrationStats"),
+        Route(
+            f"{_REGISTRATIONS}/{{id:uuid}}",
+            staff.delete,
+            methods=["DELETE"],
+            name="deleteRegistration",
+        ),
+        Route(_AUDIT, audit.list, methods=["GET"], name="auditTrail"),
+    ]
 
 
 def build_routes(
@@ -30,16 +56,12 @@ def build_routes(
     """The route table; anything else is a JSON 404, a wrong method a JSON 405."""
     return [
         # GET is answered before routing (routes/edge.py).
-        Route("/health", health, methods=["GET"]),
-        Route("/health/ready", readiness.ready, methods=["GET"]),
-        Route("/api/register", registration.register, methods=["POST"]),
-        Route("/api/programs", programs.list, methods=["GET"]),
-        Route("/api/registrations", staff.list, methods=["GET"]),
-        Route("/api/registrations.csv", export.export, methods=["GET"]),
-        Route("/api/registrations/stats", staff.stats, methods=["GET"]),
-        Route("/api/registrations/{id:uuid}", staff.delete, methods=["DELETE"]),
-        Route("/api/audit", audit.list, methods=["GET"]),
-        Route("/openapi.json", docs.openapi, methods=["GET"]),
-        Route("/docs", docs.page, methods=["GET"]),
+        Route("/health", health, methods=["GET"], name="health"),
+        Route("/health/ready", readiness.ready, methods=["GET"], name="ready"),
+        Route("/api/register", registration.register, methods=["POST"], name="register"),
+        Route("/api/programs", programs.list, methods=["GET"], name="programs"),
+        *_staff_routes(staff, export, audit),
+        Route("/openapi.json", docs.openapi, methods=["GET"], name="openapi"),
+        Route("/docs", docs.page, methods=["GET"], name="docs"),
         Mount(ASSETS_PATH, StaticFiles(directory=swagger_ui_path)),
     ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import jsonschema
 import pytest
 
 from config.programs import Program
@@ -207,33 +206,3 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "arts",
         "medicine",
     ]
-
-
-async def test_answers_match_the_documented_schemas(client: httpx.AsyncClient) -> None:
-    document = (await client.get("/openapi.json")).json()
-
-    def check(path: str, method: str, response: httpx.Response) -> None:
-        spec = document["paths"][path][method]["responses"][str(response.status_code)]
-        schema = spec["content"]["application/json"]["schema"]
-        jsonschema.validate(response.json(), {**schema, "components": document["components"]})
-
-    body = registration()
-    check("/api/register", "post", await client.post("/api/register", json=body))
-    check("/api/register", "post", await client.post("/api/register", json=body))
-    check("/api/register", "post", await client.post("/api/register", json={"name": 1}))
-    check("/api/register", "post", await client.post("/api/register", content=b"{"))
-    check("/health", "get", await client.get("/health"))
-    check("/health/ready", "get", await client.get("/health/ready"))
-    check("/api/programs", "get", await client.get("/api/programs"))
-
-
-async def test_the_docs_page_is_served_with_its_own_assets(client: httpx.AsyncClient) -> None:
-    page = await client.get("/docs")
-    assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    assert "/openapi.json" in page.text
-    assert "http" not in page.text.split("<body>")[1]  # nothing fetched from elsewhere
-    for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"):
-        response = await client.get(asset)
-        assert response.status_code == 200
-        assert len(response.content) > 10_000

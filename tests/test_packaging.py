@@ -1,4 +1,4 @@
-"""`pip install .` installs the service: index.py and its packages, their data files too.
+"""`pip install .` installs the service: index.py, cli.py and its packages, their data files too.
 
 The wheel is built (as pip builds it, in an isolated environment from PyPI) from a
 copy of the checkout, since setuptools writes build/ and *.egg-info beside the
@@ -53,7 +53,7 @@ def test_the_wheel_holds_the_service_and_nothing_else(built: tuple[Path, Path]) 
     names = set(zipfile.ZipFile(wheel).namelist())
     top_level = {name.split("/")[0] for name in names}
     dist_info = {name for name in top_level if name.endswith(".dist-info")}
-    assert top_level - dist_info == {"index.py", *SERVICE_PACKAGES}
+    assert top_level - dist_info == {"index.py", "cli.py", *SERVICE_PACKAGES}
     modules = {
         path.relative_to(source).as_posix()
         for package in SERVICE_PACKAGES
@@ -71,7 +71,7 @@ def test_the_installed_service_imports_outside_the_checkout(
     install = ("install", "-q", "--no-deps", "--target", str(site), str(built[1]))
     run(sys.executable, "-m", "pip", *install, cwd=tmp_path)
     # -P: the current directory is not on the path, only the installed copy is.
-    code = "import index, config.settings; print(index.__file__)"
+    code = "import index, cli, config.settings; print(index.__file__, cli.__file__)"
     env = {**os.environ, "PYTHONPATH": str(site)}
     where = run(sys.executable, "-P", "-c", code, cwd=tmp_path, env=env)
-    assert Path(where.strip()).parent == site
+    assert {Path(module).parent for module in where.split()} == {site}

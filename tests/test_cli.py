@@ -1,4 +1,4 @@
-"""`python index.py keys create|list|revoke` against the real database, local and AWS mode."""
+"""`python index.py keys create|list|revoke` (cli.py), against the real database, local and AWS."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""`python index.py keys create|list|revoke`: the staff keys, from an operator's shell.
+"""Operators' commands, run as `python index.py COMMAND`: migrate, and the staff keys.
 
-The new key is the only thing written to stdout, so `KEY=$(... keys create ...)`
-captures it; everything else goes to stderr. Each creation and revocation is
-written to the audit trail.
+They reach the database the service is configured for (local or AWS mode) with the
+same variables and credentials. Results go to stdout, problems to stderr with a
+non-zero status: 2 for a configuration that cannot work, 1 for a database that cannot
+be reached or refuses. `keys create` writes only the new key to stdout, so
+`KEY=$(... keys create ...)` captures it; each creation and revocation is audited.
 """
 
 from __future__ import annotations
@@ -12,23 +14,64 @@ import asyncio
 import getpass
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
 
-from config.credentials import CredentialsSource
-from config.errors import DuplicateKeyName
-from config.settings import Settings
+from config.credentials import CredentialsSource, credentials_source
+from config.errors import ConfigError, DatabaseUnavailable, DuplicateKeyName
+from config.settings import Settings, load_settings
 from models.audit import AuditEntry, record
 from models.db import Database
 from models.migrations.runner import upgrade
 from models.staff_keys import StaffKey, create_key, find_key, list_keys, revoke_key
 
+__all__ = ["run"]
+
+_Command = Callable[[argparse.Namespace, Settings, CredentialsSource], int]
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
 
 
-def key_name(text: str) -> str:
-    """argparse type: a name that starts with a letter (so never mistaken for an id)."""
+def run(argv: Sequence[str]) -> int:
+    """Parse `argv`, run the command, and return the process's exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        credentials = credentials_source(settings)
+        credentials.current()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    command: _Command = args.command
+    try:
+        return command(args, settings, credentials)
+    except DatabaseUnavailable as exc:
+        print(f"database unavailable: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python index.py",
+        description="Without a command: serve the API. With one: run it and exit.",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    sub = commands.add_parser("migrate", help="apply the pending schema migrations")
+    sub.set_defaults(command=_migrate)
+    keys = commands.add_parser("keys", help="create, list or revoke staff keys")
+    actions = keys.add_subparsers(required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a key and print it (shown only once)")
+    create.add_argument("--name", required=True, type=_key_name, help="e.g. admissions-laptop")
+    create.set_defaults(command=_create_key)
+    listing = actions.add_parser("list", help="list every key (never the keys themselves)")
+    listing.set_defaults(command=_list_keys)
+    revoke = actions.add_parser("revoke", help="revoke a key at once, by name or id")
+    revoke.add_argument("key", metavar="NAME-or-ID")
+    revoke.set_defaults(command=_revoke_key)
+    return parser
+
+
+def _key_name(text: str) -> str:
+    # A name starts with a letter, so it is never mistaken for an id.
     if not _NAME.fullmatch(text):
         raise argparse.ArgumentTypeError(
             "a key name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter"
@@ -36,21 +79,17 @@ def key_name(text: str) -> str:
     return text
 
 
-def add_commands(commands: Any) -> None:
-    """Add `keys` and its sub-commands to the parser's sub-parsers."""
-    keys = commands.add_parser("keys", help="create, list or revoke staff keys")
-    actions = keys.add_subparsers(required=True, metavar="ACTION")
-    create = actions.add_parser("create", help="create a key and print it (shown only once)")
-    create.add_argument("--name", required=True, type=key_name, help="e.g. admissions-laptop")
-    create.set_defaults(command=create_command)
-    listing = actions.add_parser("list", help="list every key (never the keys themselves)")
-    listing.set_defaults(command=list_command)
-    revoke = actions.add_parser("revoke", help="revoke a key at once, by name or id")
-    revoke.add_argument("key", metavar="NAME-or-ID")
-    revoke.set_defaults(command=revoke_command)
+def _migrate(args: argparse.Namespace, settings: Settings, credentials: CredentialsSource) -> int:
+    """Apply the pending schema migrations (the service also does at start-up)."""
+    applied = upgrade(credentials.current(), settings)
+    for revision in applied:
+        print(f"applied {revision}")
+    if not applied:
+        print("the schema is up to date")
+    return 0
 
 
-def create_command(
+def _create_key(
     args: argparse.Namespace, settings: Settings, credentials: CredentialsSource
 ) -> int:
     """Create the key named --name and print it once."""
@@ -68,12 +107,10 @@ def create_command(
               "again", file=sys.stderr)  # fmt: skip
         return 0
 
-    return _run(settings, credentials, work)
+    return _on_database(settings, credentials, work)
 
 
-def list_command(
-    args: argparse.Namespace, settings: Settings, credentials: CredentialsSource
-) -> int:
+def _list_keys(args: argparse.Namespace, settings: Settings, credentials: CredentialsSource) -> int:
     """Print every key's id, name and times."""
 
     async def work(db: Database) -> int:
@@ -88,10 +125,10 @@ def list_command(
             print("  ".join(cells).rstrip())
         return 0
 
-    return _run(settings, credentials, work)
+    return _on_database(settings, credentials, work)
 
 
-def revoke_command(
+def _revoke_key(
     args: argparse.Namespace, settings: Settings, credentials: CredentialsSource
 ) -> int:
     """Revoke the key named (or numbered) on the command line, from the next request on."""
@@ -108,7 +145,7 @@ def revoke_command(
         print(f"revoked key {key.id} {key.name!r}", file=sys.stderr)
         return 0
 
-    return _run(settings, credentials, work)
+    return _on_database(settings, credentials, work)
 
 
 def _cli_entry(action: str, key: StaffKey) -> AuditEntry:
@@ -121,7 +158,7 @@ def _time(value: datetime | None) -> str:
     return value.isoformat() + "Z" if value is not None else "-"
 
 
-def _run(
+def _on_database(
     settings: Settings, credentials: CredentialsSource, work: Callable[[Database], Awaitable[int]]
 ) -> int:
     async def main() -> int:

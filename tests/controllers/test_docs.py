@@ -1,0 +1,74 @@
+"""GET /openapi.json and GET /docs: the document of the app's own routes, and Swagger UI."""
+
+from __future__ import annotations
+
+import httpx
+import jsonschema
+import pytest
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from config.programs import DEFAULT_PROGRAMS
+from config.settings import Settings
+from controllers.docs import openapi_document
+from index import VERSION, create_app
+from tests.support.payloads import registration
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_documented_paths_and_methods_are_the_apps_routes(settings: Settings) -> None:
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        document = (await client.get("/openapi.json")).json()
+
+    documented = {(method, path) for path, item in document["paths"].items() for method in item}
+    # Starlette's own reading of the route table (converters dropped, HEAD left out).
+    routed = {(e.http_method, e.path) for e in SchemaGenerator({}).get_endpoints(app.routes)}
+    assert documented == routed
+    names = {route.name for route in app.routes if isinstance(route, Route)}
+    operation_ids = [
+        op["operationId"] for item in document["paths"].values() for op in item.values()
+    ]
+    assert sorted(operation_ids) == sorted(names)
+
+
+def test_a_route_without_an_operation_fails_the_document() -> None:
+    async def endpoint(request: object) -> Response:
+        return Response()
+
+    routes = [Route("/undocumented", endpoint, methods=["GET"])]
+    with pytest.raises(LookupError, match="'endpoint' \\(/undocumented\\) has no operation"):
+        openapi_document(routes, DEFAULT_PROGRAMS, VERSION)
+
+
+async def test_answers_match_the_documented_schemas(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+
+    def check(path: str, method: str, response: httpx.Response) -> None:
+        spec = document["paths"][path][method]["responses"][str(response.status_code)]
+        schema = spec["content"]["application/json"]["schema"]
+        jsonschema.validate(response.json(), {**schema, "components": document["components"]})
+
+    body = registration()
+    check("/api/register", "post", await client.post("/api/register", json=body))
+    check("/api/register", "post", await client.post("/api/register", json=body))
+    check("/api/register", "post", await client.post("/api/register", json={"name": 1}))
+    check("/api/register", "post", await client.post("/api/register", content=b"{"))
+    check("/health", "get", await client.get("/health"))
+    check("/health/ready", "get", await client.get("/health/ready"))
+    check("/api/programs", "get", await client.get("/api/programs"))
+
+
+async def test_the_docs_page_is_served_with_its_own_assets(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/openapi.json" in page.text
+    assert "http" not in page.text.split("<body>")[1]  # nothing fetched from elsewhere
+    for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"):
+        response = await client.get(asset)
+        assert response.status_code == 200
+        assert len(response.content) > 10_000
