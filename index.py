@@ -13,8 +13,7 @@ from starlette.middleware import Middleware
 from config.credentials import CredentialsSource, credentials_source
 from config.errors import ConfigError
 from config.log import setup_logging
-from config.runtime import tune_garbage_collector
-from config.server import serve
+from config.server import serve, tune_garbage_collector
 from config.settings import Settings, load_settings
 from controllers.docs import DocsController
 from controllers.error_responses import EXCEPTION_HANDLERS

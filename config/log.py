@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -157,3 +158,22 @@ def setup_logging(settings: Settings) -> None:
     # boto3's INFO lines ("Found credentials in ...") are noise in a service log.
     for name in ("boto3", "botocore", "urllib3"):
         logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
+
+
+# Masks for applicants' personal data before it reaches a log line.
+
+
+def mask_email(email: str) -> str:
+    """`jane.doe@example.com` -> `j***@example.com`: enough to correlate, not to contact."""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
+_ADDRESS = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+")
+
+
+def mask_emails_in(text: str) -> str:
+    """Every address in `text` (a provider's error message, say) masked as `mask_email` does."""
+    return _ADDRESS.sub(lambda match: mask_email(match[0]), text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -13,7 +14,40 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from config.errors import ConfigError
-from config.programs import DEFAULT_PROGRAMS, Program, parse_programs
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """One program an applicant can choose: the stored value and the label a form shows."""
+
+    value: str
+    label: str
+
+
+DEFAULT_PROGRAMS = (
+    Program("computer-science", "Computer Science"),
+    Program("engineering", "Engineering"),
+    Program("business", "Business"),
+    Program("arts", "Arts"),
+    Program("medicine", "Medicine"),
+)
+
+
+def parse_programs(text: str) -> tuple[Program, ...]:
+    """Parse `PROGRAMS`: comma-separated `value` or `value:Label` entries."""
+    programs = []
+    for entry in text.split(","):
+        value, _, label = entry.strip().partition(":")
+        value, label = value.strip(), label.strip()
+        if not value:
+            continue
+        programs.append(Program(value, label or value.replace("-", " ").title()))
+    if not programs:
+        raise ValueError("lists no program")
+    if len({p.value for p in programs}) != len(programs):
+        raise ValueError("lists a program twice")
+    return tuple(programs)
+
 
 SECRET_ARN_PREFIX = "arn:aws:secretsmanager:"  # noqa: S105 (a prefix, not a secret)
 LogFormat = Literal["json", "text"]

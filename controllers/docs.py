@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from config.programs import Program
+from config.settings import Program
 from controllers.registration import KEY_PATTERN
 from controllers.registration_form import RegistrationForm
 from controllers.staff_params import DEFAULT_LIMIT, MAX_LIMIT, MAX_PREFIX, MAX_PROGRAM
@@ -31,8 +31,8 @@ __all__ = ["ASSETS_PATH", "DocsController", "openapi_document"]
 ASSETS_PATH = "/docs/assets"
 
 
-class RegisteredApplicant(BaseModel):
-    """201: the applicant as stored."""
+class RegistrationCreated(BaseModel):
+    """201: the registration as stored (staff list rows, legacy ones too, are `Registration`)."""
 
     id: UUID
     name: str
@@ -143,7 +143,7 @@ class AuditPage(BaseModel):
 
 
 _ANSWERS: list[type[BaseModel]] = [
-    RegisteredApplicant,
+    RegistrationCreated,
     ErrorBody,
     ProgramList,
     Health,
@@ -254,7 +254,7 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
         },
         "responses": {
             "201": _json(
-                RegisteredApplicant,
+                RegistrationCreated,
                 "Stored and committed; or, for a retry of a registration stored"
                 " within the replay window (the same submission, or the same"
                 " Idempotency-Key and submission), the row stored then.",

@@ -24,9 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from config.errors import InvalidBody, InvalidIdempotencyKey, UnsupportedMediaType
-from config.log import add_access_fields
-from config.programs import Program
-from config.redact import mask_email
+from config.log import add_access_fields, mask_email
+from config.settings import Program
 from controllers.registration_form import RegistrationForm, parse_registration
 from controllers.responses import JsonResponse
 from models.db import Database

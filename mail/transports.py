@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from config.errors import MailRejected, MailTemporarilyFailed
-from config.redact import mask_emails_in
+from config.log import mask_emails_in
 from config.settings import Settings
 from mail.message import Mail
 

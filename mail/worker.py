@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from config.errors import DatabaseUnavailable, MailRejected, MailTemporarilyFailed
-from config.redact import mask_email
+from config.log import mask_email
 from config.settings import Settings
 from mail.cpu_load import CpuLoad
 from mail.message import ConfirmationEmail

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from config.programs import Program
+from config.settings import Program
 from tests.support.app_client import CORS_ORIGIN, SettingsFactory, serve
 from tests.support.payloads import registration
 

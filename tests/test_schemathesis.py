@@ -38,8 +38,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from config.programs import DEFAULT_PROGRAMS
-from config.settings import AWS_FIELDS, Settings
+from config.settings import AWS_FIELDS, DEFAULT_PROGRAMS, Settings
 from controllers.docs import openapi_document
 from index import VERSION, create_app
 from tests.support.mysql_target import MySQLTarget

@@ -10,8 +10,7 @@ import time
 import pytest
 
 from config.credentials import Credentials
-from config.log import LineFormatter, RequestIdFilter, request_id_var
-from config.redact import mask_email
+from config.log import LineFormatter, RequestIdFilter, mask_email, request_id_var
 from config.settings import LogFormat, Settings
 from routes.edge import LOGGER_NAME, AccessLog
 

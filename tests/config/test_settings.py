@@ -8,8 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from config.errors import ConfigError
-from config.programs import DEFAULT_PROGRAMS, Program, parse_programs
-from config.settings import Settings, load_settings
+from config.settings import DEFAULT_PROGRAMS, Program, Settings, load_settings, parse_programs
 from tests.support.environment import settings_variables
 
 # AWS mode's default TLS needs the RDS CA bundle, which only the image holds;

@@ -9,8 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from config.programs import DEFAULT_PROGRAMS
-from config.settings import Settings
+from config.settings import DEFAULT_PROGRAMS, Settings
 from controllers.docs import openapi_document
 from index import VERSION, create_app
 from tests.support.payloads import registration

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from config.errors import ConfigError, MailRejected
-from config.programs import Program
-from config.settings import Settings
+from config.settings import Program, Settings
 from mail.message import TEMPLATE_DIR, ConfirmationEmail, one_line
 from mail.transports import FileTransport
 from models.mail_outbox import OwedMail

@@ -15,7 +15,7 @@ from botocore.exceptions import (
 )
 
 from config.errors import MailRejected, MailTemporarilyFailed
-from config.redact import mask_emails_in
+from config.log import mask_emails_in
 from config.settings import Settings
 from mail.message import Mail
 from mail.transports import FileTransport, mail_transport, map_ses_errors

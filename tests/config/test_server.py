@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from config.runtime import YOUNG_GENERATION_THRESHOLD, tune_garbage_collector
+from config.server import YOUNG_GENERATION_THRESHOLD, tune_garbage_collector
 
 
 @pytest.fixture
