@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Sources the linters and the type checker read (not the virtual environment).
 CODE := $(wildcard index.py config controllers models routes tests bench deploy)
 
-.PHONY: run test lint bench release lock clean
+.PHONY: run test lint bench fleet-check release lock clean
 
 run: $(VENV)/.runtime  ## serve on :3000 against the local MariaDB (database schoolapp)
 	$(BIN)/python index.py
@@ -21,6 +21,9 @@ lint: $(VENV)/.dev  ## ruff, ruff format and mypy --strict
 
 bench: $(VENV)/.dev  ## service versus a raw-ASGI ceiling and a FastAPI peer, under wrk (BENCH_ARGS=--quick: ~80 s)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+fleet-check: $(VENV)/.dev  ## rolling deploy of 3 processes behind HAProxy under load, one kill -9 (FLEET_ARGS=--quick: 20 s)
+	$(BIN)/python deploy/fleet_check.py $(FLEET_ARGS)
 
 release: $(VENV)/.runtime  ## build, push and deploy this commit: make release ARGS="--region ... --dry-run"
 	$(BIN)/python deploy/release.py $(ARGS)
