@@ -21,6 +21,7 @@ from fleet_verdict import Kill
 UP_TIMEOUT_SECONDS = 15.0
 DOWN_TIMEOUT_SECONDS = 10.0
 DRAIN_TIMEOUT_SECONDS = 30.0
+BUSY_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass
@@ -64,11 +65,14 @@ class RollingDeploy:
         self.note(f"{service.name} drained, stopped with SIGTERM: exit {self.exits[service.name]}")
 
     def _kill(self, old: Service) -> None:
+        # At an instant it has requests in flight, so that some are cut.
+        self.haproxy.wait_busy(old.name, BUSY_TIMEOUT_SECONDS)
         at = self.now()
         old.kill()
+        dead_at = self.now()
         self.note(f"{old.name} killed with SIGKILL")
         self.haproxy.wait_status(old.name, "DOWN", DOWN_TIMEOUT_SECONDS)
-        self.kill = Kill(old.name, at, self.now())
+        self.kill = Kill(old.name, at, dead_at, self.now())
         self.note(f"{old.name} marked DOWN by the health check")
 
     def _replace(self, old: Service, new: Service) -> None:

@@ -153,3 +153,9 @@ class HAProxy:
             if time.monotonic() > deadline:
                 raise FleetError(f"{server} still has {sessions} sessions after {timeout:.0f} s")
             time.sleep(0.02)
+
+    def wait_busy(self, server: str, timeout: float) -> None:
+        """Wait until `server` has a session (a request under way), at most `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while self.servers()[server]["scur"] == "0" and time.monotonic() < deadline:
+            time.sleep(0.001)

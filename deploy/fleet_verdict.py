@@ -46,10 +46,12 @@ class Registration:
 
 @dataclass(frozen=True, slots=True)
 class Kill:
-    """The server killed with SIGKILL: when, and when HAProxy's health check marked it DOWN."""
+    """The server killed with SIGKILL: from the signal until it was reaped, and when
+    HAProxy's health check marked it DOWN."""
 
     server: str
     at: float
+    dead_at: float
     down_at: float
 
     def explains(self, attempt: Attempt) -> bool:
@@ -57,8 +59,8 @@ class Kill:
         if attempt.status is not None and attempt.status not in RETRIED_STATUSES:
             return False
         if attempt.status is None:
-            # No answer at all: only a request under way at the instant of the kill.
-            return attempt.started <= self.at <= attempt.ended
+            # No answer at all: only a request under way while the process died.
+            return attempt.started <= self.dead_at and attempt.ended >= self.at
         return (
             attempt.server == self.server
             and self.at <= attempt.ended <= self.down_at + KILL_GRACE_SECONDS

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy"))
 
 from fleet_verdict import Attempt, Kill, Registration, judge, percentile
 
-KILL = Kill(server="v1b", at=10.0, down_at=11.0)
+KILL = Kill(server="v1b", at=10.0, dead_at=10.05, down_at=11.0)
 
 
 def answered(number: int, started: float = 1.0, server: str = "v1a") -> Registration:
@@ -85,6 +85,7 @@ def resent_after(first: Attempt) -> Registration:
         Attempt(9.9, 10.0, 502, None, "v1b"),  # cut at the kill
         Attempt(10.5, 10.6, 502, None, "v1b"),  # sent on before the health check saw it
         Attempt(9.5, 10.4, None, "RemoteProtocolError"),  # under way at the kill
+        Attempt(10.01, 10.04, None, "RemoteProtocolError"),  # sent while it died
     ],
 )
 def test_a_resend_of_a_request_in_flight_on_the_killed_process_is_allowed(first: Attempt) -> None:
@@ -101,6 +102,7 @@ def test_a_resend_of_a_request_in_flight_on_the_killed_process_is_allowed(first:
         Attempt(3.0, 3.1, 502, None, "v1b"),  # the killed server, long before the kill
         Attempt(20.0, 20.1, 502, None, "v1b"),  # long after HAProxy took it out
         Attempt(12.0, 12.5, None, "ReadTimeout"),  # no answer, not under way at the kill
+        Attempt(9.0, 9.9, None, "RemoteProtocolError"),  # no answer, ended before the kill
     ],
 )
 def test_any_other_resend_fails(first: Attempt) -> None:
