@@ -8,7 +8,7 @@ CODE := $(wildcard index.py cli.py config controllers mail models routes tests b
 # extra's: boto3, packaging), one per lock file content.
 CHECKOV_VENV := $(HOME)/.cache/schoolapp-checkov/$(shell sha256sum requirements-checkov.lock | cut -c1-16)
 
-.PHONY: run test lint bench release lock clean
+.PHONY: run test lint bench fleet-check release lock clean
 
 run: $(VENV)/.runtime  ## serve on :3000 against the local MariaDB (database schoolapp)
 	$(BIN)/python index.py
@@ -26,6 +26,9 @@ lint: $(VENV)/.dev $(CHECKOV_VENV)/.installed  ## ruff, ruff format, mypy --stri
 
 bench: $(VENV)/.dev  ## service versus a raw-ASGI ceiling and a FastAPI peer, under wrk (BENCH_ARGS=--quick: ~80 s)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+fleet-check: $(VENV)/.dev  ## rolling deploy of 3 processes behind HAProxy under load, one kill -9 (FLEET_ARGS=--quick: 20 s)
+	$(BIN)/python deploy/fleet_check.py $(FLEET_ARGS)
 
 release: $(VENV)/.runtime  ## build, push and deploy this commit: make release ARGS="--region ... --dry-run"
 	$(BIN)/python deploy/release.py $(ARGS)
