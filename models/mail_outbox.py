@@ -65,7 +65,10 @@ async def add(db: Database, user_ids: Sequence[str]) -> None:
     """
     if not user_ids:
         return
-    await db.execute(ADD.format(", ".join([ADD_ROW] * len(user_ids))), user_ids)
+    # In key order: two processes adding overlapping ids lock them in the same order,
+    # so neither waits on the other in a cycle (a deadlock, 1213, seen under fleet-check).
+    ordered = sorted(set(user_ids))
+    await db.execute(ADD.format(", ".join([ADD_ROW] * len(ordered))), ordered)
 
 
 # Registrations since emails started (mail_outbox_start) and within the window,
