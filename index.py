@@ -10,7 +10,7 @@ from datetime import timedelta
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from config.credentials import CredentialsSource, credentials_source
+from config.credentials import CredentialsSource, credentials_source, migration_credentials
 from config.errors import ConfigError
 from config.log import setup_logging
 from config.metrics import METRICS, MetricsFlusher
@@ -48,7 +48,8 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
     database = Database(
         settings,
         credentials,
-        create_tables=StartupMigrations(credentials, settings),
+        # As the migration user when DB_MIGRATION_SECRET_ARN names one.
+        create_tables=StartupMigrations(migration_credentials(settings, credentials), settings),
         # Only a local run creates its database; in AWS it is provisioned.
         create_database=None if settings.aws_mode else create_database,
     )
