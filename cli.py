@@ -17,12 +17,20 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-from config.credentials import CredentialsSource, credentials_source
-from config.errors import ConfigError, DatabaseUnavailable, DuplicateKeyName
+from config.credentials import (
+    CredentialsSource,
+    credentials_source,
+    migration_credentials,
+    secret_login,
+)
+from config.errors import ConfigError, DatabaseUnavailable, DuplicateKeyName, StatementRejected
 from config.settings import Settings, load_settings
 from models.audit import AuditEntry, record
 from models.db import Database
-from models.migrations.runner import upgrade
+from models.db.driver_errors import map_driver_errors
+from models.db.sync import plain_connection
+from models.db_users import ensure_users
+from models.migrations.runner import READ_TIMEOUT_SECONDS, upgrade
 from models.staff_keys import StaffKey, create_key, find_key, list_keys, revoke_key
 
 __all__ = ["run"]
@@ -44,6 +52,9 @@ def run(argv: Sequence[str]) -> int:
     command: _Command = args.command
     try:
         return command(args, settings, credentials)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     except DatabaseUnavailable as exc:
         print(f"database unavailable: {exc}", file=sys.stderr)
         return 1
@@ -57,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     sub = commands.add_parser("migrate", help="apply the pending schema migrations")
     sub.set_defaults(command=_migrate)
+    users = commands.add_parser(
+        "db-users",
+        help="create or update the service's and the migrations' database users"
+        " (DB_ADMIN_SECRET_ARN, DB_MIGRATION_SECRET_ARN)",
+    )
+    users.set_defaults(command=_db_users)
     keys = commands.add_parser("keys", help="create, list or revoke staff keys")
     actions = keys.add_subparsers(required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a key and print it (shown only once)")
@@ -81,11 +98,46 @@ def _key_name(text: str) -> str:
 
 def _migrate(args: argparse.Namespace, settings: Settings, credentials: CredentialsSource) -> int:
     """Apply the pending schema migrations (the service also does at start-up)."""
-    applied = upgrade(credentials.current(), settings)
+    applied = upgrade(migration_credentials(settings, credentials).current(), settings)
     for revision in applied:
         print(f"applied {revision}")
     if not applied:
         print("the schema is up to date")
+    return 0
+
+
+def _db_users(args: argparse.Namespace, settings: Settings, credentials: CredentialsSource) -> int:
+    """Log in as the master user; create or update the app and migration users and grants."""
+    if not settings.db_admin_secret_arn:
+        raise ConfigError("DB_ADMIN_SECRET_ARN", "is required by db-users (the master secret)")
+    if not settings.db_migration_secret_arn:
+        raise ConfigError("DB_MIGRATION_SECRET_ARN", "is required by db-users")
+    # The service's user as it logs in (PARAM_USER_PATH, else its secret's username).
+    service = credentials.current()
+    admin = secret_login(settings, "DB_ADMIN_SECRET_ARN", settings.db_admin_secret_arn, service)
+    migration = migration_credentials(settings, credentials).current()
+    if migration.user in (service.user, admin.user):
+        raise ConfigError("DB_MIGRATION_SECRET_ARN", "must name a user of its own")
+    if service.user == admin.user:
+        raise ConfigError("DB_SECRET_ARN", "names the master user: the service needs its own")
+    try:
+        with (
+            plain_connection(admin, settings, READ_TIMEOUT_SECONDS) as conn,
+            map_driver_errors(mid_statement=True),
+        ):
+            ensure_users(
+                conn,
+                service.database,
+                app=(service.user, service.password),
+                migration=(migration.user, migration.password),
+            )
+    except StatementRejected as exc:
+        print(f"the database refused: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"database users ready on {service.database}: {service.user} (SELECT, INSERT, UPDATE,"
+        f" DELETE), {migration.user} (ALL)"
+    )
     return 0
 
 
@@ -163,7 +215,8 @@ def _on_database(
 ) -> int:
     async def main() -> int:
         # The service would apply pending steps at its start; a key needs its table now.
-        await asyncio.to_thread(upgrade, credentials.current(), settings)
+        migrator = migration_credentials(settings, credentials)
+        await asyncio.to_thread(lambda: upgrade(migrator.current(), settings))
         db = Database(settings, credentials)
         try:
             return await work(db)

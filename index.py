@@ -10,9 +10,10 @@ from datetime import timedelta
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from config.credentials import CredentialsSource, credentials_source
+from config.credentials import CredentialsSource, credentials_source, migration_credentials
 from config.errors import ConfigError
 from config.log import setup_logging
+from config.metrics import METRICS, MetricsFlusher
 from config.server import serve, tune_garbage_collector
 from config.settings import Settings, load_settings
 from controllers.docs import DocsController
@@ -24,6 +25,7 @@ from controllers.staff_auth import StaffAuth
 from controllers.staff_export import ExportController
 from controllers.staff_registrations import StaffRegistrationsController
 from mail import build_mail_worker
+from models import mail_outbox
 from models.db import Database
 from models.migrations.startup import StartupMigrations
 from models.schema import create_database
@@ -39,27 +41,34 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
     """Build the ASGI app; the database pool opens in its lifespan and closes after.
 
     So does the confirmation-email sender (unless MAIL_BACKEND is off): it stops
-    before the pool closes, after the last request has been answered.
+    before the pool closes, after the last request has been answered. The metrics'
+    writer (unless METRICS_INTERVAL_SECONDS is 0) writes its last line after it.
     """
     credentials = credentials or credentials_source(settings)
     database = Database(
         settings,
         credentials,
-        create_tables=StartupMigrations(credentials, settings),
+        # As the migration user when DB_MIGRATION_SECRET_ARN names one.
+        create_tables=StartupMigrations(migration_credentials(settings, credentials), settings),
         # Only a local run creates its database; in AWS it is provisioned.
         create_database=None if settings.aws_mode else create_database,
     )
 
     mail = build_mail_worker(database, settings)
+    metrics = metrics_flusher(settings, database)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await database.start()
         if mail is not None:
             mail.start()
+        if metrics is not None:
+            metrics.start()
         yield
         if mail is not None:
             await mail.stop()
+        if metrics is not None:
+            await metrics.stop()
         await database.close()
 
     middleware = [
@@ -100,7 +109,23 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
     # Ssl_cipher there: only the service's own session can tell it is encrypted).
     app.state.database = database
     app.state.mail = mail
+    app.state.metrics = metrics
     return app
+
+
+def metrics_flusher(settings: Settings, database: Database) -> MetricsFlusher | None:
+    """The EMF writer, with the outbox's backlog as its gauges; None when metrics are off."""
+    METRICS.enabled = settings.metrics_interval_seconds > 0
+    if not METRICS.enabled:
+        return None
+
+    async def outbox_gauges() -> dict[str, float]:
+        pending, oldest_seconds = await mail_outbox.backlog(database)
+        return {"OutboxPending": pending, "OutboxOldestPendingSeconds": oldest_seconds}
+
+    return MetricsFlusher(
+        settings.metrics_service, settings.metrics_interval_seconds, outbox_gauges
+    )
 
 
 def main() -> None:

@@ -3,14 +3,18 @@
 In AWS mode the host, database name and user come from Parameter Store and the
 password from a Secrets Manager secret, read with boto3. The secret is read again
 when the database refuses the password, so a rotation needs no restart.
+The migrations may log in as a user of their own (DB_MIGRATION_SECRET_ARN: its
+username and password, on the service's host and database), and `index.py
+db-users` as the master user (DB_ADMIN_SECRET_ARN).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from config.errors import ConfigError
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("schoolapp.config")
 
 DEFAULT_MYSQL_PORT = 3306
+# The users `index.py db-users` creates are named in SQL: a plain name only.
+_USERNAME = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +86,7 @@ class AwsCredentials:
         session = boto3.session.Session(region_name=settings.aws_region)
         # AWS_ENDPOINT_URL (an emulator in tests) is honoured by boto3 itself.
         self._ssm: SSMClient = session.client("ssm")
-        self._secrets: SecretsManagerClient = session.client("secretsmanager")
+        self._secrets = secrets_client(settings)
         self._lock = threading.Lock()
         self._credentials: Credentials | None = None
 
@@ -139,27 +145,83 @@ class AwsCredentials:
         return answer["Parameter"].get("Value", "").strip()
 
     def _secret(self) -> dict[str, object]:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
         arn = self._settings.db_secret_arn
         if arn is None:
             raise ConfigError("DB_SECRET_ARN", "is not set")
-        try:
-            answer = self._secrets.get_secret_value(SecretId=arn)
-        except ClientError as exc:
-            raise ConfigError("DB_SECRET_ARN", _client_problem(exc, f"secret {arn}")) from None
-        except BotoCoreError as exc:
-            raise ConfigError(
-                "DB_SECRET_ARN", f"Secrets Manager could not be read: {exc}"
-            ) from None
-        try:
-            secret = json.loads(answer.get("SecretString") or "")
-        except json.JSONDecodeError:
-            # Never quote the secret's text: it holds the password.
-            raise ConfigError("DB_SECRET_ARN", "the secret is not a JSON object") from None
-        if not isinstance(secret, dict):
-            raise ConfigError("DB_SECRET_ARN", "the secret is not a JSON object")
-        return secret
+        return read_secret(self._secrets, "DB_SECRET_ARN", arn)
+
+
+def read_secret(client: SecretsManagerClient, variable: str, arn: str) -> dict[str, object]:
+    """The JSON object in the secret `arn`; ConfigError naming `variable` if it cannot be had."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    try:
+        answer = client.get_secret_value(SecretId=arn)
+    except ClientError as exc:
+        raise ConfigError(variable, _client_problem(exc, f"secret {arn}")) from None
+    except BotoCoreError as exc:
+        raise ConfigError(variable, f"Secrets Manager could not be read: {exc}") from None
+    try:
+        secret = json.loads(answer.get("SecretString") or "")
+    except json.JSONDecodeError:
+        # Never quote the secret's text: it holds the password.
+        raise ConfigError(variable, "the secret is not a JSON object") from None
+    if not isinstance(secret, dict):
+        raise ConfigError(variable, "the secret is not a JSON object")
+    return secret
+
+
+def secrets_client(settings: Settings) -> SecretsManagerClient:
+    """A Secrets Manager client of AWS_REGION (AWS_ENDPOINT_URL honoured by boto3)."""
+    import boto3  # noqa: PLC0415
+
+    client: SecretsManagerClient = boto3.session.Session(region_name=settings.aws_region).client(
+        "secretsmanager"
+    )
+    return client
+
+
+def secret_login(settings: Settings, variable: str, arn: str, service: Credentials) -> Credentials:
+    """The service's server and database, as the user whose `username` and `password`
+    the secret `arn` holds (the migration user's, the master's)."""
+    secret = read_secret(secrets_client(settings), variable, arn)
+    user, password = _text(secret, "username"), _text(secret, "password")
+    if not _USERNAME.fullmatch(user):
+        raise ConfigError(variable, "the secret's username must be 1 to 32 letters, digits or _")
+    if not password:
+        raise ConfigError(variable, "the secret holds no password")
+    return replace(service, user=user, password=password)
+
+
+class MigrationCredentials:
+    """The migration user's login (DB_MIGRATION_SECRET_ARN) on the service's database.
+
+    Read again on every use: migrations run rarely, and a new password (set by
+    `index.py db-users`) is then never missed.
+    """
+
+    def __init__(self, settings: Settings, service: CredentialsSource) -> None:
+        assert settings.db_migration_secret_arn is not None
+        self._settings = settings
+        self._arn = settings.db_migration_secret_arn
+        self._service = service
+
+    def current(self) -> Credentials:
+        """The service's host, port and database, as the migration user."""
+        service = self._service.current()
+        return secret_login(self._settings, "DB_MIGRATION_SECRET_ARN", self._arn, service)
+
+    def refresh(self) -> Credentials:
+        """The same as `current`: nothing is cached."""
+        return self.current()
+
+
+def migration_credentials(settings: Settings, service: CredentialsSource) -> CredentialsSource:
+    """Whom migrations log in as: the migration user when DB_MIGRATION_SECRET_ARN is set,
+    else the service's own user (local mode)."""
+    if settings.db_migration_secret_arn:
+        return MigrationCredentials(settings, service)
+    return service
 
 
 def _text(secret: dict[str, object], key: str) -> str:

@@ -127,12 +127,26 @@ class Settings(BaseSettings):
     mail_concurrency: int = Field(4, ge=1, le=32)
     school_name: str = Field("Our School", min_length=1, max_length=200)
 
-    @field_validator("db_secret_arn")
+    # Seconds between two EMF metric lines on stdout; 0 (or `off`) writes none.
+    metrics_interval_seconds: float = Field(60.0, ge=0, le=3600)
+    # The metrics' one dimension, Service: the stack's name in AWS.
+    metrics_service: str = Field("schoolapp", pattern=r"^[\x20-\x7e]{1,255}$")
+    # The migration user's secret (JSON username, password); unset: migrations log in
+    # as the service does. The master secret, read by `index.py db-users` only.
+    db_migration_secret_arn: str | None = None
+    db_admin_secret_arn: str | None = None
+
+    @field_validator("db_secret_arn", "db_migration_secret_arn", "db_admin_secret_arn")
     @classmethod
     def _secret_arn_shape(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(SECRET_ARN_PREFIX):
             raise ValueError(f"must start with {SECRET_ARN_PREFIX}")
         return value
+
+    @field_validator("metrics_interval_seconds", mode="before")
+    @classmethod
+    def _metrics_off(cls, value: Any) -> Any:
+        return 0 if isinstance(value, str) and value.strip().lower() == "off" else value
 
     @field_validator("cors_origins", "staff_cors_origins", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from config.errors import InvalidBody, InvalidIdempotencyKey, UnsupportedMediaType
 from config.log import add_access_fields, mask_email
+from config.metrics import METRICS
 from config.settings import Program
 from controllers.registration_form import RegistrationForm, parse_registration
 from controllers.responses import JsonResponse
@@ -64,6 +65,7 @@ class RegistrationController:
             form.name, form.email, form.phone, form.program, keyed
         )
         registration = stored.registration
+        METRICS.registered(replayed=stored.replayed)
         if self._on_registered is not None and not stored.replayed:
             self._on_registered(registration.id)
         add_access_fields(user_id=registration.id, email=mask_email(registration.email))

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from config.errors import InvalidParameter
 from config.log import request_id_var
+from config.metrics import METRICS
 from controllers.responses import JsonResponse
 from controllers.staff_auth import StaffAuth
 from controllers.staff_params import PAGING, limit, only
@@ -48,6 +49,7 @@ async def audit(
     """Write the audit row of the request being served."""
     entry = AuditEntry(key.name, action, dict(detail), row_count, request_id_var.get())
     await record(db, entry)
+    METRICS.staff_action()
 
 
 def _entry(row: AuditRow) -> dict[str, Any]:

@@ -13,7 +13,9 @@
 5. the container, on the host network against a throw-away database on the local
    server, answers /health and /health/ready, registers an applicant, runs as a
    non-root uid as the container's PID 1, passes its HEALTHCHECK, and exits 0 on
-   SIGTERM well inside ECS's 30 s.
+   SIGTERM well inside ECS's 30 s; all on a read-only root filesystem (`--read-only`,
+   as ReadonlyRootFilesystem) with a tmpfs /tmp, where the email lands (MAIL_DIR),
+   and its metrics reach stdout as EMF lines.
 
 Everything it made (container, images, database) is removed at the end, on
 failure and on SIGTERM/SIGINT too. The server is TEST_MYSQL_URL
@@ -37,6 +39,7 @@ from base_standin import BaseTarball, import_base, python_version_of
 from ca_bundle_server import BundleServer, make_ca_bundle
 from debian_packages import DebianPackages
 from image_probes import (
+    MAIL_DIR,
     ThrowAwayDatabase,
     check_image_files,
     check_running_service,
@@ -143,7 +146,7 @@ def check(stack: ExitStack, workdir: Path) -> None:
     )
     port = free_loopback_port()
     env_file = workdir / "service.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in {"PORT": port, **database.env}.items()))
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in service_env(port, database).items()))
     stack.callback(podman.run, "rm", "--force", "--ignore", "--time=0", container)
     with timed(f"container serving on 127.0.0.1:{port}"):
         podman.run(
@@ -152,12 +155,26 @@ def check(stack: ExitStack, workdir: Path) -> None:
             f"--name={container}",
             "--network=host",
             f"--env-file={env_file}",
+            # As the task definition's ReadonlyRootFilesystem, with /tmp writable.
+            "--read-only",
+            "--tmpfs=/tmp:rw,nosuid,nodev,size=64m",
             image,
         )
         wait_until_serving(podman, container, port)
     with timed("service checks"):
         check_running_service(podman, container, port, database, server.bundle)
     stop_with_sigterm(podman, container)
+
+
+def service_env(port: int, database: ThrowAwayDatabase) -> dict[str, object]:
+    """The container's variables: local mode against the throw-away database."""
+    return {
+        "PORT": port,
+        **database.env,
+        # Local mode sends its emails as .eml files: on the one writable path, as ECS's /tmp.
+        "MAIL_DIR": MAIL_DIR,
+        "METRICS_INTERVAL_SECONDS": "1",
+    }
 
 
 def leftovers(podman: Podman) -> None:

@@ -22,6 +22,8 @@ START_TIMEOUT_SECONDS = 30.0
 # ECS sends SIGKILL 30 s after SIGTERM; the service needs its 1 s drain and little more.
 STOP_BUDGET_SECONDS = 10.0
 FORBIDDEN_NAMES = (".git", ".venv")
+# The local mode's .eml files, on the container's one writable path.
+MAIL_DIR = "/tmp/outbox-mail"  # noqa: S108 (inside the container: its tmpfs)
 
 
 def ok(what: str) -> None:
@@ -209,6 +211,31 @@ def check_running_service(
     if loaded != str(bundle.count(b"BEGIN CERTIFICATE")):
         raise ImageCheckError(f"the service's user loads {loaded} CAs from {RDS_CA_PATH}")
     ok(f"the service's user loads the {loaded} CAs of {RDS_CA_PATH} with ssl")
+    check_read_only(podman, container)
+
+
+def check_read_only(podman: Podman, container: str) -> None:
+    """The root filesystem refuses a write; the email went to the tmpfs; EMF lines on stdout."""
+    write = podman.call(["exec", container, "python", "-c", "open('/app/probe', 'w')"])
+    if write.returncode == 0 or "Read-only file system" not in write.stderr:
+        raise ImageCheckError(f"the root filesystem took a write: {write.stderr[-500:]}")
+    ok("the root filesystem is read-only (a write to /app is refused)")
+    deadline = time.monotonic() + 10
+    listing = ""
+    while time.monotonic() < deadline and ".eml" not in listing:
+        time.sleep(0.2)
+        listing = podman.call(["exec", container, "ls", MAIL_DIR]).stdout
+    if ".eml" not in listing:
+        raise ImageCheckError(f"no confirmation email in {MAIL_DIR} on the tmpfs: {listing!r}")
+    ok(f"the confirmation email was written to {MAIL_DIR} (the tmpfs /tmp)")
+    counted = '"RegistrationsStored":1'
+    while time.monotonic() < deadline and counted not in _logs(podman, container, tail=10**7):
+        time.sleep(0.2)
+    log = _logs(podman, container, tail=10**7).splitlines()
+    emf = [line for line in log if '"CloudWatchMetrics"' in line]
+    if not any(counted in line for line in emf):
+        raise ImageCheckError(f"no EMF line counting the registration: {emf[-3:]}")
+    ok("an EMF metrics line on stdout counts the registration")
 
 
 def stop_with_sigterm(podman: Podman, container: str) -> None:

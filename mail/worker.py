@@ -33,6 +33,7 @@ from enum import Enum
 
 from config.errors import DatabaseUnavailable, MailRejected, MailTemporarilyFailed
 from config.log import mask_email
+from config.metrics import METRICS
 from config.settings import Settings
 from mail.cpu_load import CpuLoad
 from mail.message import ConfirmationEmail
@@ -219,6 +220,7 @@ class MailWorker:
         # Recorded as soon as sent: a process killed mid-batch then leaves only
         # the emails under way to be sent again when their lease ends.
         outcome = await self._attempt(owed)
+        METRICS.email(outcome.result.value)
         try:
             await self._record(outcome)
         except DatabaseUnavailable as exc:

@@ -192,3 +192,17 @@ async def mail_counts(db: Database) -> MailCounts:
         sent=counts.get("sent", 0),
         failed=counts.get("failed", 0),
     )
+
+
+# Pending rows are few unless sending is stuck; the index's status prefix finds them.
+BACKLOG = (
+    "SELECT COUNT(*), TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP(3))"
+    " FROM mail_outbox WHERE status = 'pending'"
+)
+
+
+async def backlog(db: Database) -> tuple[int, float]:
+    """How many emails are pending, and the oldest one's age in seconds (0 when none)."""
+    row = await db.fetch_one(BACKLOG)
+    pending, age_us = (0, None) if row is None else row
+    return int(pending), round(int(age_us or 0) / 1_000_000, 3)

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.errors import BodyTooLarge
 from config.log import access_fields_var, render_line, request_id_var
+from config.metrics import METRICS
 from config.settings import Settings
 from controllers.error_responses import unexpected_error
 from controllers.health import HEALTH_BODY
@@ -123,6 +124,7 @@ class Edge:
             access_fields_var.reset(fields_token)
             path = scope["path"]
             if (path, status) not in _QUIET:
+                METRICS.answered(status, time.perf_counter() - started)
                 method = scope["method"]
                 self.access_log.write(
                     f"{method} {path} {status}",

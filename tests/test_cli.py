@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import uuid
 
 from tests.support.cli import run_cli
 from tests.support.moto_aws import MotoAws
@@ -125,3 +127,69 @@ def test_a_configuration_that_cannot_work_exits_2_with_one_line() -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("configuration error: DB_SECRET_ARN")
     assert result.stderr.count("\n") == 1
+
+
+def test_db_users_in_aws_mode_makes_both_users_from_their_secrets_idempotently(
+    aws: MotoAws, mysql: MySQLTarget, fresh_database: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    admin, app, migration = f"t_admin_{tag}", f"t_app_{tag}", f"t_mig_{tag}"
+    admin_password = uuid.uuid4().hex
+    # The RDS master user's part: every right, with the right to grant them.
+    mysql.execute(f"CREATE USER '{admin}'@'%%' IDENTIFIED BY %s", (admin_password,))
+    mysql.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{admin}'@'%' WITH GRANT OPTION")
+    app_secret = aws.create_secret(
+        {"username": app, "password": uuid.uuid4().hex, "port": mysql.port}
+    )
+    environment = {
+        **aws.environment,
+        "PARAM_HOST_PATH": aws.put_parameter(mysql.host),
+        "PARAM_DB_NAME_PATH": aws.put_parameter(fresh_database),
+        "DB_SECRET_ARN": app_secret,
+        "DB_MIGRATION_SECRET_ARN": aws.create_secret(
+            {"username": migration, "password": uuid.uuid4().hex}
+        ),
+        "DB_ADMIN_SECRET_ARN": aws.create_secret({"username": admin, "password": admin_password}),
+        "DB_SSL_MODE": "disabled",  # the test server has no TLS
+    }
+    try:
+        first = run_cli(["db-users"], environment)
+        # A new password in the app's secret: the second run sets it, and changes nothing else.
+        aws.client("secretsmanager").put_secret_value(
+            SecretId=app_secret,
+            SecretString=json.dumps({"username": app, "password": "rotated-" + tag}),
+        )
+        second = run_cli(["db-users"], environment)
+        # Migrations as the migration user, the key as the app user (its rotated password).
+        created = run_cli(["keys", "create", "--name", "after-db-users"], environment)
+        app_grants = mysql.execute(f"SHOW GRANTS FOR '{app}'@'%'")
+        # The key issuer's task has no migration secret: at HEAD, the app user suffices.
+        app_only = run_cli(["keys", "list"], {**environment, "DB_MIGRATION_SECRET_ARN": ""})
+    finally:
+        for user in (admin, app, migration):
+            mysql.drop_user(user)
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert f"{app} (SELECT, INSERT, UPDATE, DELETE), {migration} (ALL)" in second.stdout
+    assert created.returncode == 0, created.stderr
+    assert mysql.execute("SELECT name FROM staff_keys", database=fresh_database) == [
+        ("after-db-users",)
+    ]
+    grants = " ".join(row[0] for row in app_grants)
+    assert f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{fresh_database}`.*" in grants
+    assert app_only.returncode == 0, app_only.stderr
+    assert "after-db-users" in app_only.stdout
+
+
+def test_db_users_without_the_admin_secret_exits_2_and_names_it(
+    mysql: MySQLTarget, fresh_database: str
+) -> None:
+    result = run_cli(
+        ["db-users"],
+        {"DB_HOST": mysql.host, "DB_PORT": str(mysql.port), "DB_NAME": fresh_database},
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "configuration error: DB_ADMIN_SECRET_ARN: is required by db-users (the master secret)\n"
+    )

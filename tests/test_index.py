@@ -29,7 +29,11 @@ def test_the_process_creates_its_database_and_serves(mysql: MySQLTarget, tmp_pat
     finally:
         mysql.drop_database(name)
     entries = [json.loads(line) for line in log.splitlines()]
-    access = [e for e in entries if e["logger"] == "schoolapp.access"]
+    access = [e for e in entries if e.get("logger") == "schoolapp.access"]
+    # The last EMF line, written at the stop, counts the registration (the first minute's).
+    metrics = [e for e in entries if "_aws" in e]
+    assert metrics[-1]["RegistrationsStored"] == 1
+    assert metrics[-1]["Service"] == "schoolapp"
     assert {(e["method"], e["path"], e["status"]) for e in access} >= {
         ("POST", "/api/register", 201),
         ("GET", "/health/ready", 200),

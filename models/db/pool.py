@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from aiomysql import Connection
 
 from config.credentials import Credentials, CredentialsSource
 from config.errors import ConfigError, CredentialsRejected, DatabaseUnavailable, UnknownDatabase
+from config.metrics import METRICS
 from config.settings import Settings
 from models.db.driver_errors import Deadline, map_driver_errors
 from models.db.tls import client_context
@@ -59,12 +61,15 @@ class ConnectionPool:
 
     async def acquire(self) -> tuple[aiomysql.Pool, Connection]:
         """A connection and its pool, for `release(pool, conn)`; turns in arrival order."""
+        started = time.perf_counter()
         await self._turns.acquire()
         try:
-            return await self._acquire_in_turn()
+            acquired = await self._acquire_in_turn()
         except BaseException:
             self._turns.release()
             raise
+        METRICS.pool_waited(time.perf_counter() - started)
+        return acquired
 
     def release(self, pool: aiomysql.Pool, conn: Connection) -> None:
         """Give back a connection (closed or not) and its turn to the next in line."""

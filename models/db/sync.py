@@ -17,6 +17,7 @@ import pymysql
 
 from config.credentials import Credentials
 from config.settings import Settings
+from models.db.driver_errors import map_driver_errors
 from models.db.tls import client_context
 
 if TYPE_CHECKING:
@@ -41,6 +42,21 @@ def pymysql_connect_args(
         "write_timeout": read_timeout,
         "init_command": "SET time_zone = '+00:00'",
     }
+
+
+@contextmanager
+def plain_connection(
+    credentials: Credentials, settings: Settings, read_timeout: float
+) -> Iterator[pymysql.Connection[Any]]:
+    """One autocommitting PyMySQL connection, closed when the block ends (an administrator's)."""
+    with map_driver_errors():
+        conn = pymysql.connect(
+            **pymysql_connect_args(credentials, settings, read_timeout), autocommit=True
+        )
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 @contextmanager

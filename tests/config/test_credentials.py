@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from config.credentials import DirectCredentials, migration_credentials
+from config.errors import ConfigError
 from config.settings import Settings
 from tests.support.app_client import serve
 from tests.support.moto_aws import MotoAws
@@ -152,3 +154,31 @@ def test_a_database_that_is_down_does_not_stop_start_up(
         answer = httpx.post(f"{service.base_url}/api/register", json=registration(), timeout=10)
         assert answer.status_code == 503
         assert answer.headers["retry-after"]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ({"username": "x'@'%' IDENTIFIED BY 'y", "password": "p"}, "'s username must be 1 to 32"),
+        ({"username": "schoolapp_migrate"}, " holds no password"),
+        ({"password": "p"}, "'s username must be 1 to 32"),
+    ],
+)
+def test_a_migration_secret_that_cannot_work_names_the_variable(
+    aws: MotoAws, content: dict[str, object], problem: str
+) -> None:
+    service = DirectCredentials(Settings(db_host="db.internal"))
+    settings = Settings(db_migration_secret_arn=aws.create_secret(content))
+    with pytest.raises(ConfigError, match=f"^DB_MIGRATION_SECRET_ARN: the secret{problem}"):
+        migration_credentials(settings, service).current()
+
+
+def test_the_migration_user_logs_in_where_the_service_does(aws: MotoAws) -> None:
+    service = DirectCredentials(Settings(db_host="db.internal"))
+    arn = aws.create_secret({"username": "schoolapp_migrate", "password": "s3cret"})
+    settings = Settings(db_migration_secret_arn=arn)
+    login = migration_credentials(settings, service).current()
+    assert (login.host, login.database) == ("db.internal", "schoolapp")
+    assert login.user == "schoolapp_migrate"
+    assert login.password == "s3cret"
+    assert migration_credentials(Settings(), service) is service
