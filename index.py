@@ -19,6 +19,7 @@ from config.settings import Settings, load_settings
 from controllers.docs import DocsController
 from controllers.error_responses import EXCEPTION_HANDLERS
 from controllers.health import ReadinessController
+from controllers.rate_limits import RegistrationLimits
 from controllers.registration import ProgramsController, RegistrationController
 from controllers.staff_audit import AuditController
 from controllers.staff_auth import StaffAuth
@@ -31,6 +32,7 @@ from models.migrations.startup import StartupMigrations
 from models.schema import create_database
 from routes.cors import CORSByPath
 from routes.edge import AccessLog, Edge, HealthProbe
+from routes.forwarded import TrustedProxies
 from routes.table import STAFF_PATH_PREFIXES, build_routes
 
 VERSION = "1.0.0"
@@ -72,7 +74,12 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         await database.close()
 
     middleware = [
-        Middleware(Edge, access_log=AccessLog(settings), max_body_bytes=MAX_BODY_BYTES),
+        Middleware(
+            Edge,
+            access_log=AccessLog(settings),
+            max_body_bytes=MAX_BODY_BYTES,
+            proxies=TrustedProxies(settings.trusted_proxies),
+        ),
     ]
     if settings.cors_origins or settings.staff_cors_origins:
         middleware.append(
@@ -90,6 +97,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
             database,
             [p.value for p in settings.programs],
             replay_window=timedelta(seconds=settings.replay_window_seconds),
+            limits=RegistrationLimits(settings.rate_limit_register, settings.rate_limit_mismatch),
             on_registered=mail.registered if mail is not None else None,
         ),
         readiness=ReadinessController(database),

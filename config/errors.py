@@ -15,12 +15,14 @@ them from here (config is the bottom of the import graph):
     │   └── DuplicateKey             MySQL 1062
     ├── DuplicateEmail          409
     ├── IdempotencyKeyReused    422
+    ├── TooManyRequests         429  over a rate limit (client address, or an email's mismatches)
     ├── DuplicateKeyName             staff key names are never reused (CLI)
     ├── Unauthorized            401  no valid staff key
     ├── NotFound                404
     ├── MailFailed                   a confirmation email not sent (recorded, never an answer)
     │   ├── MailRejected             permanently: retrying cannot help
-    │   └── MailTemporarilyFailed    for now: retried with backoff
+    │   ├── MailTemporarilyFailed    for now: retried with backoff
+    │   └── MailEventUnreadable      a queued SES event that cannot be read (left to the DLQ)
     └── RequestRejected         400
         ├── ValidationFailed    400
         ├── InvalidBody         400
@@ -100,6 +102,17 @@ class IdempotencyKeyReused(SchoolappError):
     """An Idempotency-Key came back with a different submission than it was first sent with."""
 
     status_code: ClassVar[int] = 422
+
+
+class TooManyRequests(SchoolappError):
+    """Over a rate limit; `retry_after` is whole seconds until the window frees."""
+
+    status_code: ClassVar[int] = 429
+
+    def __init__(self, limit: str, retry_after: int) -> None:
+        super().__init__(f"over the {limit} rate limit")
+        self.limit = limit
+        self.retry_after = retry_after
 
 
 class DuplicateKeyName(SchoolappError):
@@ -202,3 +215,7 @@ class MailRejected(MailFailed):
 
 class MailTemporarilyFailed(MailFailed):
     """Not sent this time (throttled, an outage, no network): the same email may go later."""
+
+
+class MailEventUnreadable(MailFailed):
+    """A message of the bounce and complaint queue that is not an SES event we can read."""

@@ -64,9 +64,9 @@ def serve(app: ASGIApp, settings: Settings) -> None:
         http="httptools",
         log_config=None,
         access_log=False,
-        proxy_headers=True,
-        # Only the ALB reaches the task (its security group allows nothing else).
-        forwarded_allow_ips="*",
+        # The client and scheme come from routes/forwarded.py, which believes only
+        # TRUSTED_PROXIES; uvicorn must not rewrite them from a client-written header.
+        proxy_headers=False,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,

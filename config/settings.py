@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +61,32 @@ VERIFYING_MODES: tuple[SslMode, ...] = ("verify-ca", "verify-identity")
 RDS_CA_BUNDLE = Path("/etc/ssl/rds/global-bundle.pem")
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# RATE_LIMIT_*: "N/second", "N/minute" or "N/hour" (N at least 1), or "off".
+_RATE_LIMIT = re.compile(r"([1-9][0-9]{0,8})\s*/\s*(second|minute|hour)")
+RATE_LIMIT_OFF = "off"
+
+
+def parse_rate_limit(text: str) -> str:
+    """`text` as a canonical `N/unit` (or `off`); ValueError if it is neither."""
+    value = text.strip().lower()
+    if value == RATE_LIMIT_OFF:
+        return value
+    match = _RATE_LIMIT.fullmatch(value)
+    if match is None:
+        raise ValueError("must be N/second, N/minute, N/hour or off")
+    return f"{match[1]}/{match[2]}"
+
+
+def parse_networks(text: str) -> tuple[IPNetwork, ...]:
+    """TRUSTED_PROXIES: comma-separated CIDRs (a bare address is its own /32 or /128)."""
+    networks = []
+    for entry in text.split(","):
+        if entry.strip():
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+    return tuple(networks)
+
+
 AWS_FIELDS = ("param_host_path", "param_db_name_path", "param_user_path", "db_secret_arn")
 
 
@@ -100,9 +128,10 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(3.0, gt=0, le=60)
     db_query_timeout: float = Field(5.0, gt=0, le=60)
     db_pool_recycle: int = Field(300, ge=-1)
-    # How long a repeated identical registration, or a repeated Idempotency-Key, is
-    # a retry answered with the stored row; 0 turns both off.
-    replay_window_seconds: int = Field(86_400, ge=0, le=366 * 86_400)
+    # How long a repeated identical registration is a retry answered with the stored
+    # row (the time a retry after a timeout takes); 0 turns it off. Idempotency keys
+    # have their own 24 hours (models/idempotency.py).
+    replay_window_seconds: int = Field(600, ge=0, le=86_400)
     # Defaults depend on the mode (declared above): verify-identity with the RDS
     # bundle in AWS mode, disabled locally.
     db_ssl_mode: SslMode = Field(default_factory=_default_ssl_mode)
@@ -112,6 +141,12 @@ class Settings(BaseSettings):
     # Origins of staff tools allowed to call the staff routes; CORS_ORIGINS never applies there.
     staff_cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     programs: Annotated[tuple[Program, ...], NoDecode] = DEFAULT_PROGRAMS
+    # Per client address on POST /api/register, and per email address on submissions
+    # that do not match the stored one; "off" disables (benchmarks, load tests).
+    rate_limit_register: str = "20/minute"
+    rate_limit_mismatch: str = "5/hour"
+    # Proxies whose X-Forwarded-For entry is believed (the stack: the VPC's CIDR).
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: LogFormat = "json"
 
@@ -119,6 +154,8 @@ class Settings(BaseSettings):
     mail_backend: MailBackend | None = None
     mail_from: str | None = None
     mail_configuration_set: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # SQS queue of SNS envelopes of SES's bounce and complaint events; unset: none read.
+    mail_events_queue_url: str | None = Field(None, pattern=r"^https?://\S+$")
     mail_dir: Path = Path("outbox-mail")
     # Unset: the templates shipped in mail/templates.
     mail_template_dir: Path | None = None
@@ -159,6 +196,16 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_programs(cls, value: Any) -> Any:
         return parse_programs(value) if isinstance(value, str) else value
+
+    @field_validator("rate_limit_register", "rate_limit_mismatch")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        return parse_rate_limit(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        return parse_networks(value) if isinstance(value, str) else value
 
     @field_validator("log_level", "log_format", "mail_backend", mode="before")
     @classmethod

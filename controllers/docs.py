@@ -105,11 +105,18 @@ class DayCount(BaseModel):
 
 
 class EmailCounts(BaseModel):
-    """Confirmation emails by outcome, all time; `pending` includes those being sent."""
+    """Confirmation emails by outcome, all time; `pending` includes those being sent.
+
+    `bounced` and `complained`: sent, then reported by SES; `suppressed`: never
+    sent, the address having bounced or complained before.
+    """
 
     pending: int
     sent: int
     failed: int
+    bounced: int
+    complained: int
+    suppressed: int
 
 
 class RegistrationStats(BaseModel):

@@ -20,6 +20,7 @@ from config.errors import (
     IdempotencyKeyReused,
     NotFound,
     RequestRejected,
+    TooManyRequests,
     Unauthorized,
     ValidationFailed,
 )
@@ -31,6 +32,7 @@ logger = logging.getLogger("schoolapp.errors")
 RETRY_AFTER_SECONDS = "5"
 UNAVAILABLE = "Service temporarily unavailable, please try again"
 KEY_REUSED = "Idempotency-Key was already used with a different request body"
+TOO_MANY = "Too many requests, please try again later"
 
 _HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed"}
 
@@ -54,6 +56,16 @@ async def idempotency_key_reused(request: Request, exc: Exception) -> Response:
     """422: the key came back with another submission than the one it names."""
     assert isinstance(exc, IdempotencyKeyReused)
     return JsonResponse({"error": KEY_REUSED}, status_code=exc.status_code)
+
+
+async def too_many_requests(request: Request, exc: Exception) -> Response:
+    """429 with Retry-After: a client address or an email address over its limit."""
+    assert isinstance(exc, TooManyRequests)
+    return JsonResponse(
+        {"error": TOO_MANY},
+        status_code=exc.status_code,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
@@ -114,6 +126,7 @@ EXCEPTION_HANDLERS = {
     RequestRejected: rejected,
     DuplicateEmail: duplicate_email,
     IdempotencyKeyReused: idempotency_key_reused,
+    TooManyRequests: too_many_requests,
     Unauthorized: unauthorized,
     NotFound: not_found,
     DatabaseUnavailable: database_unavailable,

@@ -23,10 +23,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from config.errors import InvalidBody, InvalidIdempotencyKey, UnsupportedMediaType
+from config.errors import DuplicateEmail, InvalidBody, InvalidIdempotencyKey, UnsupportedMediaType
 from config.log import add_access_fields, mask_email
 from config.metrics import METRICS
 from config.settings import Program
+from controllers.rate_limits import RegistrationLimits
 from controllers.registration_form import RegistrationForm, parse_registration
 from controllers.responses import JsonResponse
 from models.db import Database
@@ -37,9 +38,10 @@ from models.registrations import Registrations
 class RegistrationController:
     """Registers applicants into the database, one per request.
 
-    `on_registered` is told each new id once its row is committed (the
-    confirmation email's hand-off); it does no I/O and cannot fail. A replayed
-    registration is not new: its email was owed when it was first stored.
+    `on_registered` is told each new id, and the client address it came from,
+    once its row is committed (the confirmation email's hand-off); it does no
+    I/O and cannot fail. A replayed registration is not new: its email was owed
+    when it was first stored. The rate limits answer 429 before any database work.
     """
 
     def __init__(
@@ -48,26 +50,36 @@ class RegistrationController:
         programs: Sequence[str],
         *,
         replay_window: timedelta,
-        on_registered: Callable[[str], None] | None = None,
+        limits: RegistrationLimits,
+        on_registered: Callable[[str, str], None] | None = None,
     ) -> None:
         self._registrations = Registrations(db, replay_window)
         self._programs = tuple(programs)
+        self._limits = limits
         self._on_registered = on_registered
 
     async def register(self, request: Request) -> Response:
         """Validate the JSON body and store it; 201 with the stored values."""
+        # Set by routes/edge.py from the trusted proxy's X-Forwarded-For entry.
+        client = request.client.host if request.client else ""
+        self._limits.admit(client)
         if not _is_json(request.headers.get("content-type", "")):
             raise UnsupportedMediaType
         key = idempotency_key(request.scope["headers"])
         form = parse_registration(_json_object(await request.body()), self._programs)
+        self._limits.check_mismatches(form.email)
         keyed = None if key is None else KeyedRequest(key, fingerprint(form))
-        stored = await self._registrations.register(
-            form.name, form.email, form.phone, form.program, keyed
-        )
+        try:
+            stored = await self._registrations.register(
+                form.name, form.email, form.phone, form.program, keyed
+            )
+        except DuplicateEmail:
+            self._limits.mismatched(form.email)
+            raise
         registration = stored.registration
         METRICS.registered(replayed=stored.replayed)
         if self._on_registered is not None and not stored.replayed:
-            self._on_registered(registration.id)
+            self._on_registered(registration.id, client)
         add_access_fields(user_id=registration.id, email=mask_email(registration.email))
         if stored.replayed:
             add_access_fields(replayed=True)

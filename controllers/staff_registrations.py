@@ -73,6 +73,9 @@ class StaffRegistrationsController:
                     "pending": emails.pending,
                     "sent": emails.sent,
                     "failed": emails.failed,
+                    "bounced": emails.bounced,
+                    "complained": emails.complained,
+                    "suppressed": emails.suppressed,
                 },
             }
         )

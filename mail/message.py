@@ -4,6 +4,14 @@ The templates are files (mail/templates/, or MAIL_TEMPLATE_DIR), read and
 checked once at start-up. Placeholders are `string.Template`'s (`$name`): the
 templates hold no logic, so the standard library's substitution is all they
 need, and an unknown placeholder is caught before the first email.
+
+The applicant's name is not in the email. It is the one free text an anonymous
+sender controls in a school-branded message to an address of their choosing, and
+the contract allows letters of any script, so look-alike letters (Lisu and
+Canadian syllabics letters that look like `.`, `/`, `:`) pass any rule that lets
+every real name through ("Bruce 李小龍" is one script per word, yet mixed).
+Leaving it out refuses no real name and renders every name inert; staff still
+see it (docs/mail.md).
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ _SUBJECT, _TEXT, _HTML = "confirmation.subject.txt", "confirmation.txt", "confir
 # A value of each placeholder, to check the templates at start-up.
 _SAMPLE = {
     "school": "School",
-    "name": "Name",
     "program": "Program",
     "registration_id": "00000000-0000-4000-8000-000000000000",
     "registered_at": "2026-01-01 00:00 UTC",
@@ -68,7 +75,6 @@ class ConfirmationEmail:
         program = owed.program or ""
         values = {
             "school": self._school,
-            "name": one_line(owed.name),
             "program": one_line(self._labels.get(program, program)),
             "registration_id": owed.user_id,
             "registered_at": f"{owed.registered_at:%Y-%m-%d %H:%M} UTC",

@@ -18,6 +18,16 @@ threads of the worker's own (never the event loop's default pool, which
 reading AWS credentials shares). Sends start at most MAIL_RATE a second (SES's
 sending quota), and one a second while the process is saturated: a send's
 CPU (docs/mail.md) is taken from registrations when they use every cycle.
+
+Fair order: each hand-off falls due no sooner than `fair_spacing_seconds` after
+the previous one from the same client address (start-time fair queuing with
+the wall clock as virtual time). A flood from one address is spread into the
+future; anyone else's email is due at once and goes next (docs/mail.md).
+
+Bounces and complaints (MAIL_EVENTS_QUEUE_URL): a second task long-polls the
+queue in a thread of its own, marks the outbox row, puts the address on the
+suppression list, and only then deletes the message. An email whose address is
+on that list is marked `suppressed` and never sent.
 """
 
 from __future__ import annotations
@@ -25,22 +35,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from enum import Enum
 
-from config.errors import DatabaseUnavailable, MailRejected, MailTemporarilyFailed
+from config.errors import (
+    DatabaseUnavailable,
+    MailEventUnreadable,
+    MailRejected,
+    MailTemporarilyFailed,
+)
 from config.log import mask_email
 from config.metrics import METRICS
 from config.settings import Settings
 from mail.cpu_load import CpuLoad
+from mail.events import MailEventRecord, MailEventsQueue, QueuedMessage, read_event
 from mail.message import ConfirmationEmail
 from mail.transports import Transport, mail_transport
-from models import mail_outbox
+from models import mail_outbox, mail_suppressions
 from models.db import Database
-from models.mail_outbox import OwedMail
+from models.mail_outbox import Handoff, OwedMail
 
 _logger = logging.getLogger("schoolapp.mail")
 
@@ -74,6 +91,13 @@ class WorkerTimings:
     reconcile_batch: int = 500
     # A claimed batch needs at most this much pacing: far inside its lease.
     batch_pacing_seconds: float = 10.0
+    # One client address's emails fall due at least this far apart: the pace the
+    # sender keeps even while saturated, so one address never queues ahead of others.
+    fair_spacing_seconds: float = 1.0
+    # Client addresses whose next slot is remembered; past ones are pruned beyond it.
+    fair_table_size: int = 10_000
+    # After a failed read of the bounce queue (SQS unreachable, database down).
+    events_retry_seconds: float = 5.0
 
     def claim_batch(self, rate: float, concurrency: int) -> int:
         """How many due emails one claim takes at MAIL_RATE and MAIL_CONCURRENCY."""
@@ -101,6 +125,7 @@ class _Result(Enum):
     SENT = "sent"
     RETRY = "retry"
     FAILED = "failed"
+    SUPPRESSED = "suppressed"  # not sent: the address bounced or complained before
     RELEASED = "released"  # not tried: the worker is stopping
 
 
@@ -115,7 +140,10 @@ class _Outcome:
 def build_mail_worker(db: Database, settings: Settings) -> MailWorker | None:
     """The worker for MAIL_* settings, None when MAIL_BACKEND is off (ConfigError: templates)."""
     transport = mail_transport(settings)
-    return MailWorker(db, settings, transport) if transport else None
+    if transport is None:
+        return None
+    events = MailEventsQueue(settings) if settings.mail_events_queue_url else None
+    return MailWorker(db, settings, transport, events=events)
 
 
 class MailWorker:
@@ -127,10 +155,16 @@ class MailWorker:
         settings: Settings,
         transport: Transport,
         timings: WorkerTimings | None = None,
+        events: MailEventsQueue | None = None,
     ) -> None:
         self._timings = timings = timings or WorkerTimings()
         self._db = db
         self._transport = transport
+        self._events = events
+        # One long poll at a time, in a thread apart from the sends'.
+        self._events_thread = ThreadPoolExecutor(1, thread_name_prefix="mail-events")
+        self._events_task: asyncio.Task[None] | None = None
+        self._fair_next: dict[str, float] = {}
         self._email = ConfirmationEmail(settings)  # reads and checks the templates
         self._load = CpuLoad(busy_above=timings.busy_above)
         self._batch = timings.claim_batch(settings.mail_rate, settings.mail_concurrency)
@@ -139,21 +173,40 @@ class MailWorker:
         self._threads = ThreadPoolExecutor(settings.mail_concurrency, thread_name_prefix="mail")
         self._next_start = 0.0
         self._was_busy = False
-        self._handed: list[str] = []
+        self._handed: list[Handoff] = []
         self._outcomes: list[_Outcome] = []
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def registered(self, user_id: str) -> None:
-        """Note a committed registration: its email is recorded and sent soon. Never fails."""
-        self._handed.append(user_id)
+    def registered(self, user_id: str, client: str = "") -> None:
+        """Note a committed registration from `client`: its email is recorded and sent
+        in the fair order. Never fails."""
+        self._handed.append(Handoff(user_id, client or None, self._fair_delay(client)))
         self._wake.set()
 
+    def _fair_delay(self, client: str) -> float:
+        if not client:
+            return 0.0
+        now = time.monotonic()
+        table = self._fair_next
+        if len(table) >= self._timings.fair_table_size:
+            for past in [c for c, slot in table.items() if slot <= now]:
+                del table[past]
+            if len(table) >= self._timings.fair_table_size:
+                table.clear()  # a flood from that many addresses at once: order is moot
+        start = max(now, table.get(client, now))
+        table[client] = start + self._timings.fair_spacing_seconds
+        return start - now
+
     def start(self) -> None:
-        """Start sending in the background."""
+        """Start sending in the background, and reading bounces when there is a queue."""
         self._load.start()
         self._task = asyncio.create_task(self._run(), name="mail-sender")
+        if self._events is not None:
+            self._events_task = asyncio.create_task(
+                self._read_events(self._events), name="mail-events"
+            )
 
     async def stop(self) -> None:
         """Finish the sends under way, record them and the hand-offs, hand back the rest.
@@ -166,6 +219,13 @@ class MailWorker:
             return
         self._stopping.set()
         self._wake.set()
+        if self._events_task is not None:
+            # A poll under way ends in its thread within WAIT_SECONDS; unread
+            # messages stay in the queue for the next task.
+            self._events_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._events_task
+            self._events_thread.shutdown(wait=False, cancel_futures=True)
         try:
             async with asyncio.timeout(self._timings.drain_seconds):
                 await asyncio.shield(task)
@@ -230,6 +290,8 @@ class MailWorker:
         self._log(outcome)
 
     async def _attempt(self, mail: OwedMail) -> _Outcome:
+        if mail.suppressed:
+            return _Outcome(mail, _Result.SUPPRESSED)
         async with self._slots:
             if not await self._paced():
                 return _Outcome(mail, _Result.RELEASED)
@@ -286,6 +348,8 @@ class MailWorker:
             await mail_outbox.mark_retry(self._db, mail, outcome.delay_seconds, outcome.detail)
         elif outcome.result is _Result.FAILED:
             await mail_outbox.mark_failed(self._db, mail, outcome.detail)
+        elif outcome.result is _Result.SUPPRESSED:
+            await mail_outbox.mark_suppressed(self._db, mail)
         else:
             await mail_outbox.release(self._db, [mail])
 
@@ -309,6 +373,8 @@ class MailWorker:
             )
         elif outcome.result is _Result.FAILED:
             _logger.error("confirmation email refused for good: %s", outcome.detail, extra=fields)
+        elif outcome.result is _Result.SUPPRESSED:
+            _logger.info("confirmation email not sent: the address is suppressed", extra=fields)
 
     async def _record_handed(self) -> None:
         while self._handed:
@@ -347,6 +413,56 @@ class MailWorker:
                 len(self._handed),
                 exc,
             )
+
+    async def _read_events(self, queue: MailEventsQueue) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                messages = await loop.run_in_executor(self._events_thread, queue.receive)
+                for message in messages:
+                    await self._handle_event(queue, message)
+            except DatabaseUnavailable as exc:
+                _logger.warning("mail events: database unavailable, will retry: %s", exc)
+            except Exception:  # SQS unreachable, a bug: log, wait, poll again
+                _logger.exception("mail events: reading the queue failed, will retry")
+            else:
+                continue
+            await asyncio.sleep(self._timings.events_retry_seconds)
+
+    async def _handle_event(self, queue: MailEventsQueue, message: QueuedMessage) -> None:
+        try:
+            record = read_event(message.body)
+        except MailEventUnreadable as exc:
+            unreadable = str(exc)
+        else:
+            unreadable = ""
+        if unreadable:
+            # Left in the queue: after 5 receives SQS moves it to the dead-letter queue.
+            _logger.error(
+                "mail events: unreadable message left to the dead-letter queue: %s", unreadable
+            )
+            return
+        if record is not None:
+            await self._record_event(record)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._events_thread, queue.delete, message)
+
+    async def _record_event(self, record: MailEventRecord) -> None:
+        # Suppressed first: an address that bounced must not be mailed again even
+        # if marking its outbox row fails; both are idempotent on redelivery.
+        await mail_suppressions.suppress(
+            self._db, record.suppress, record.reason, record.message_id
+        )
+        marked = await mail_outbox.mark_event(self._db, record.message_id, record.event)
+        _logger.info(
+            "mail event recorded: %s",
+            record.event,
+            extra={
+                "message_id": record.message_id,
+                "outbox_rows": marked,
+                "suppressed": [mask_email(a) for a in record.suppress],
+            },
+        )
 
     @staticmethod
     async def _wait(event: asyncio.Event, seconds: float) -> None:

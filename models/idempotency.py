@@ -6,7 +6,10 @@ came with and the applicant id that submission is stored under. Should that
 INSERT be cut off (a 503) and land later, a retry with the key re-sends it under
 the same id, so the late one cannot add a second row.
 
-Keys last as long as the replay window. An expired key counts as unused: it is
+Keys last `KEY_WINDOW` (24 hours, the draft's advice; the content replay has its
+own, shorter window). A key whose request stored nothing (a 409, a 5xx) is
+released: nobody can squat a key by spending it on a refused request, and
+refused requests add no rows. An expired key counts as unused: it is
 deleted and claimed afresh when it comes back. Besides, once an hour at most, a
 keyed registration first deletes up to `SWEEP_BATCH` expired keys (and the next
 one goes on while a whole batch was expired); it does so before anything of the
@@ -31,6 +34,9 @@ READ_KEY = (
     "SELECT fingerprint, user_id, created_at FROM idempotency_keys WHERE idempotency_key = %s"
 )
 DROP_EXPIRED_KEY = "DELETE FROM idempotency_keys WHERE idempotency_key = %s AND created_at = %s"
+# Only the row naming this request's id: a key taken over meanwhile is someone else's.
+RELEASE_KEY = "DELETE FROM idempotency_keys WHERE idempotency_key = %s AND user_id = %s"
+KEY_WINDOW = timedelta(hours=24)
 SWEEP_BATCH = 1000
 SWEEP_EXPIRED_KEYS = (
     "DELETE FROM idempotency_keys WHERE created_at < %s ORDER BY created_at LIMIT %s"
@@ -85,6 +91,11 @@ class IdempotencyKeys:
                 raise IdempotencyKeyReused
             return str(earlier_id)
         raise DatabaseUnavailable("the idempotency key changed hands while it was claimed")
+
+    @staticmethod
+    async def release(op: Operation, request: KeyedRequest, user_id: str) -> None:
+        """Delete `request.key` if it still names `user_id` (a request that stored nothing)."""
+        await op.execute(RELEASE_KEY, (request.key, user_id))
 
     async def _sweep_now_and_then(self, op: Operation, now: datetime) -> None:
         if time.monotonic() < self._next_sweep:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from models.db import Database
 
@@ -35,6 +36,18 @@ class OwedMail:
     email: str
     program: str | None
     registered_at: datetime
+    # The address is on the suppression list: marked, never sent.
+    suppressed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """A committed registration owed an email: its client address, and how long
+    after now it falls due (the sender's fair order, mail/worker.py)."""
+
+    user_id: str
+    client: str | None = None
+    delay_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,9 @@ class MailCounts:
     pending: int
     sent: int
     failed: int
+    bounced: int = 0
+    complained: int = 0
+    suppressed: int = 0
 
 
 def _marks(count: int) -> str:
@@ -52,23 +68,28 @@ def _marks(count: int) -> str:
 
 # Not INSERT IGNORE: that would also pass over bad data, and warn on every duplicate.
 ADD = (
-    "INSERT INTO mail_outbox (user_id, status, due_at, created_at) VALUES {}"
+    "INSERT INTO mail_outbox (user_id, client, status, due_at, created_at) VALUES {}"
     " ON DUPLICATE KEY UPDATE user_id = user_id"
 )
-ADD_ROW = "(%s, 'pending', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))"
+ADD_ROW = "(%s, %s, 'pending', UTC_TIMESTAMP(3) + INTERVAL %s MICROSECOND, UTC_TIMESTAMP(3))"
 
 
-async def add(db: Database, user_ids: Sequence[str]) -> None:
-    """Record that each of these committed registrations is owed an email, due now.
+async def add(db: Database, handoffs: Sequence[str | Handoff]) -> None:
+    """Record that each of these committed registrations is owed an email.
 
-    Ids already recorded are left alone, so any number of callers may add one id.
+    A bare id is due now, from no known client. Ids already recorded are left
+    alone, so any number of callers may add one id.
     """
-    if not user_ids:
+    if not handoffs:
         return
+    items = [Handoff(h) if isinstance(h, str) else h for h in handoffs]
     # In key order: two processes adding overlapping ids lock them in the same order,
     # so neither waits on the other in a cycle (a deadlock, 1213, seen under fleet-check).
-    ordered = sorted(set(user_ids))
-    await db.execute(ADD.format(", ".join([ADD_ROW] * len(ordered))), ordered)
+    items = sorted({item.user_id: item for item in items}.values(), key=lambda i: i.user_id)
+    args: list[object] = []
+    for item in items:
+        args += [item.user_id, item.client, int(item.delay_seconds * 1_000_000)]
+    await db.execute(ADD.format(", ".join([ADD_ROW] * len(items))), args)
 
 
 # Registrations since emails started (mail_outbox_start) and within the window,
@@ -102,7 +123,11 @@ CLAIM = (
     "UPDATE mail_outbox SET claim = %s, attempts = attempts + 1,"
     " due_at = UTC_TIMESTAMP(3) + INTERVAL %s MICROSECOND WHERE user_id IN ({})"
 )
-REGISTRATIONS = "SELECT id, name, email, program, created_at FROM users WHERE id IN ({})"
+# The suppression list is compared under the users.email collation, as the unique key is.
+REGISTRATIONS = (
+    "SELECT u.id, u.name, u.email, u.program, u.created_at, s.email IS NOT NULL FROM users u"
+    " LEFT JOIN mail_suppressions s ON s.email = u.email WHERE u.id IN ({})"
+)
 ORPHANED = (
     "UPDATE mail_outbox SET status = 'failed', claim = NULL,"
     " last_error = 'the registration no longer exists' WHERE claim = %s AND user_id IN ({})"
@@ -140,6 +165,7 @@ async def claim_due(db: Database, claim: str, limit: int, lease_seconds: float) 
             email=str(row[2]),
             program=None if row[3] is None else str(row[3]),
             registered_at=row[4],
+            suppressed=bool(row[5]),
         )
         for user_id, row in found.items()
     ]
@@ -173,6 +199,31 @@ async def mark_failed(db: Database, mail: OwedMail, error: str) -> None:
     )
 
 
+async def mark_suppressed(db: Database, mail: OwedMail) -> None:
+    """Record that the email was not sent: its address is on the suppression list."""
+    await db.execute(
+        "UPDATE mail_outbox SET status = 'suppressed', claim = NULL,"
+        " last_error = 'the address bounced or complained before'"
+        " WHERE user_id = %s AND claim = %s AND status = 'pending'",
+        (mail.user_id, mail.claim),
+    )
+
+
+MailEvent = Literal["bounced", "complained"]
+
+
+async def mark_event(db: Database, message_id: str, event: MailEvent) -> int:
+    """Mark the sent email SES calls `message_id` bounced or complained; rows changed.
+
+    A complaint outranks a bounce; an email already complained about stays so.
+    """
+    return await db.execute(
+        "UPDATE mail_outbox SET status = %s WHERE message_id = %s"
+        " AND status IN ('sent', 'bounced')",
+        (event, message_id[:255]),
+    )
+
+
 async def release(db: Database, mails: Sequence[OwedMail]) -> None:
     """Hand back claimed emails that were not tried: due now, the attempt not counted."""
     for mail in mails:
@@ -184,13 +235,16 @@ async def release(db: Database, mails: Sequence[OwedMail]) -> None:
 
 
 async def mail_counts(db: Database) -> MailCounts:
-    """How many confirmation emails are pending, sent and failed (for the staff's stats)."""
+    """Confirmation emails by status (for the staff's stats)."""
     rows = await db.fetch_all("SELECT status, COUNT(*) FROM mail_outbox GROUP BY status")
     counts = {str(status): int(count) for status, count in rows}
     return MailCounts(
         pending=counts.get("pending", 0),
         sent=counts.get("sent", 0),
         failed=counts.get("failed", 0),
+        bounced=counts.get("bounced", 0),
+        complained=counts.get("complained", 0),
+        suppressed=counts.get("suppressed", 0),
     )
 
 

@@ -24,15 +24,16 @@ parameter; the statement is put together from fixed fragments only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from config.errors import ConnectionLost, DuplicateEmail, DuplicateKey
+from config.errors import ConnectionLost, DatabaseUnavailable, DuplicateEmail, DuplicateKey
 from models.db import Database, Operation, Row
-from models.idempotency import IdempotencyKeys, KeyedRequest
+from models.idempotency import KEY_WINDOW, IdempotencyKeys, KeyedRequest
 
 logger = logging.getLogger("schoolapp.registrations")
 
@@ -91,12 +92,14 @@ class Stored:
 
 
 class Registrations:
-    """Stores registrations; `window` is how long a repeat counts as a retry (0: never)."""
+    """Stores registrations; `window` is how long an identical submission counts as a
+    retry (0: never, and no Idempotency-Key is kept either)."""
 
     def __init__(self, db: Database, window: timedelta) -> None:
         self._db = db
         self._window = window
-        self._keys = IdempotencyKeys(window)
+        self._keys = IdempotencyKeys(KEY_WINDOW if window else timedelta(0))
+        self._releasing: set[asyncio.Task[None]] = set()
 
     async def register(
         self, name: str, email: str, phone: str, program: str, keyed: KeyedRequest | None = None
@@ -116,8 +119,11 @@ class Registrations:
             # The column keeps whole seconds; truncate so the answer equals the row.
             created_at=datetime.now(UTC).replace(microsecond=0, tzinfo=None),
         )
-        async with self._db.operation() as op:
-            if keyed is not None and self._window:
+        if keyed is None or not self._window:
+            async with self._db.operation() as op:
+                return await self._store(op, new)
+        try:
+            async with self._db.operation() as op:
                 earlier_id = await self._keys.claim(op, keyed, new.id, new.created_at)
                 if earlier_id is not None:
                     earlier = await _find(op, _BY_ID, earlier_id)
@@ -126,14 +132,41 @@ class Registrations:
                     # Not stored, or not yet: send it again under the same id, so
                     # that the earlier INSERT, should it land late, adds no row.
                     new = replace(new, id=earlier_id)
-            try:
-                await _insert_once(op, new)
-            except DuplicateEmail:
-                stored = await _find(op, _BY_EMAIL, new.email)
-                if stored is None or not self._is_retry(stored, new):
+                try:
+                    return await self._store(op, new)
+                except DuplicateEmail:
+                    # Nothing stored under this key: leave no key behind to be squatted.
+                    await self._keys.release(op, keyed, new.id)
                     raise
-                return Stored(stored, replayed=True)
+        except DatabaseUnavailable:
+            # Released in the background so the 503 is not delayed by a database
+            # that is failing. A late INSERT of this id still adds no second row
+            # (the email is unique), and a retry is then matched by its content.
+            self._release_later(keyed, new.id)
+            raise
+
+    async def _store(self, op: Operation, new: Registration) -> Stored:
+        try:
+            await _insert_once(op, new)
+        except DuplicateEmail:
+            stored = await _find(op, _BY_EMAIL, new.email)
+            if stored is None or not self._is_retry(stored, new):
+                raise
+            return Stored(stored, replayed=True)
         return Stored(new, replayed=False)
+
+    def _release_later(self, keyed: KeyedRequest, user_id: str) -> None:
+        task = asyncio.create_task(self._release(keyed, user_id))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _release(self, keyed: KeyedRequest, user_id: str) -> None:
+        try:
+            async with self._db.operation() as op:
+                await self._keys.release(op, keyed, user_id)
+        except DatabaseUnavailable as exc:
+            # The key stays, naming an id: its retry stores the submission under it.
+            logger.warning("idempotency key not released: %s", exc)
 
     def _is_retry(self, stored: Registration, new: Registration) -> bool:
         if stored.id == new.id:

@@ -1,5 +1,6 @@
-"""The edge every request passes, in one ASGI layer: its id, the headers every answer
-carries, the body limit, the access line, and the 500 for what nobody foresaw.
+"""The edge every request passes, in one ASGI layer: its client (routes/forwarded.py),
+its id, the headers every answer carries, the body limit, the access line, and the
+500 for what nobody foresaw.
 
 One layer rather than one each: every layer wraps `send` and `receive` again on
 every request. The access line is written straight to stdout rather than through
@@ -26,6 +27,7 @@ from config.metrics import METRICS
 from config.settings import Settings
 from controllers.error_responses import unexpected_error
 from controllers.health import HEALTH_BODY
+from routes.forwarded import TrustedProxies, client_address
 
 LOGGER_NAME = "schoolapp.access"
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -67,12 +69,20 @@ class AccessLog:
 
 
 class Edge:
-    """Request id, common headers, body limit, access line and the catch-all 500."""
+    """Client, request id, common headers, body limit, access line and the catch-all 500."""
 
-    def __init__(self, app: ASGIApp, *, access_log: AccessLog, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: AccessLog,
+        max_body_bytes: int,
+        proxies: TrustedProxies | None = None,
+    ) -> None:
         self.app = app
         self.access_log = access_log
         self.max_body_bytes = max_body_bytes
+        self.proxies = proxies or TrustedProxies(())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request with its id set, its body bounded, and log how it went."""
@@ -80,6 +90,7 @@ class Edge:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        self.proxies.resolve(scope)
         incoming, declared = _read_headers(scope)
         request_id = incoming or uuid.uuid4().hex
         id_token = request_id_var.set(request_id)
@@ -131,6 +142,7 @@ class Edge:
                     {
                         "method": method,
                         "path": path,
+                        "client": client_address(scope),
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                         **fields,

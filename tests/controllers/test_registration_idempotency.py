@@ -200,7 +200,8 @@ async def test_expired_keys_are_swept_by_a_keyed_registration(
     make_settings: SettingsFactory, mysql: MySQLTarget, database: str
 ) -> None:
     old, recent = f"old-{uuid.uuid4()}", f"recent-{uuid.uuid4()}"
-    for key, age in ((old, 3700), (recent, 3500)):
+    # Keys last 24 hours, whatever the content replay's window.
+    for key, age in ((old, 86_500), (recent, 86_300)):
         mysql.execute(
             "INSERT INTO idempotency_keys (idempotency_key, fingerprint, user_id, created_at)"
             " VALUES (%s, REPEAT('0', 64), UUID(), UTC_TIMESTAMP() - INTERVAL %s SECOND)",
@@ -286,3 +287,35 @@ async def test_the_form_may_send_the_header_cross_origin(client: httpx.AsyncClie
     )
     assert preflight.status_code == 204
     assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
+
+
+async def test_a_key_spent_on_a_409_is_not_squatted(
+    client: httpx.AsyncClient, mysql: MySQLTarget, database: str
+) -> None:
+    taken = registration()
+    assert (await client.post(REGISTER, json=taken)).status_code == 201
+    key = new_key()
+    # An attacker spends the key a client will use on a submission that is refused.
+    squat = await client.post(REGISTER, json={**taken, "phone": "555-000-0000"}, headers=keyed(key))
+    assert squat.status_code == 409
+    assert key_rows(mysql, database, key.strip('"')) == []
+
+    legitimate = registration()
+    answer = await client.post(REGISTER, json=legitimate, headers=keyed(key))
+
+    assert answer.status_code == 201, answer.text
+    assert [row[0] for row in key_rows(mysql, database, key.strip('"'))] == [answer.json()["id"]]
+
+
+async def test_refused_keyed_requests_add_no_rows(
+    client: httpx.AsyncClient, mysql: MySQLTarget, database: str
+) -> None:
+    taken = registration()
+    assert (await client.post(REGISTER, json=taken)).status_code == 201
+    before = mysql.execute("SELECT COUNT(*) FROM idempotency_keys", database=database)
+    for _ in range(20):
+        answer = await client.post(
+            REGISTER, json={**taken, "name": "Someone Else"}, headers=keyed(new_key())
+        )
+        assert answer.status_code == 409
+    assert mysql.execute("SELECT COUNT(*) FROM idempotency_keys", database=database) == before

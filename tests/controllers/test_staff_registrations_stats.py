@@ -45,7 +45,14 @@ async def test_stats_count_per_program_and_per_utc_day(staff: Staff) -> None:
         ],
         "by_day": [{"day": "2025-03-01", "count": 2}, {"day": "2025-03-02", "count": 2}],
         # Rows older than the outbox (stored before emails existed) are owed none.
-        "emails": {"pending": 0, "sent": 0, "failed": 0},
+        "emails": {
+            "pending": 0,
+            "sent": 0,
+            "failed": 0,
+            "bounced": 0,
+            "complained": 0,
+            "suppressed": 0,
+        },
     }
     [(_, action, detail, row_count, _)] = staff.audit()
     assert (action, row_count) == ("registrations.stats", 4)
@@ -71,7 +78,14 @@ async def test_stats_cover_the_last_30_days_by_default(staff: Staff) -> None:
 
 async def test_stats_count_the_confirmation_emails_by_outcome(staff: Staff) -> None:
     before = (await staff.get("/api/registrations/stats")).json()["emails"]
-    assert before == {"pending": 0, "sent": 0, "failed": 0}
+    assert before == {
+        "pending": 0,
+        "sent": 0,
+        "failed": 0,
+        "bounced": 0,
+        "complained": 0,
+        "suppressed": 0,
+    }
 
     for _ in range(2):
         assert (await staff.client.post("/api/register", json=registration())).status_code == 201
@@ -83,7 +97,14 @@ async def test_stats_count_the_confirmation_emails_by_outcome(staff: Staff) -> N
             break
         await asyncio.sleep(0.1)
 
-    assert emails == {"pending": 0, "sent": 2, "failed": 0}
+    assert emails == {
+        "pending": 0,
+        "sent": 2,
+        "failed": 0,
+        "bounced": 0,
+        "complained": 0,
+        "suppressed": 0,
+    }
 
 
 async def test_a_registration_is_erased_once_then_404(staff: Staff) -> None:

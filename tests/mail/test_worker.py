@@ -81,7 +81,7 @@ async def test_a_registration_is_confirmed_by_one_email_through_ses(
     assert email["source"] == ses_settings.mail_from
     assert email["destinations"]["ToAddresses"] == [user["email"]]
     assert email["subject"] == f"{SCHOOL}: we have received your application"
-    for text in (SCHOOL, "José O&#x27;Brien", "Engineering", user["id"]):
+    for text in (SCHOOL, "Engineering", user["id"]):
         assert text in email["body"]
     row = await wait_for_async(
         lambda: row_if(mysql, ses_settings.db_name, user["id"], "sent"), 5, "the outbox records it"
@@ -154,7 +154,7 @@ async def test_locally_the_email_is_an_eml_file_to_open(
         await wait_for_async(path.exists, 10, "the .eml file")
     message = message_from_bytes(path.read_bytes(), policy=policy.default)
     assert message["To"] == user["email"]
-    assert "Dear Ada Lovelace," in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Dear applicant," in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
 async def test_the_first_deployment_emails_none_of_the_existing_applicants(

@@ -16,10 +16,15 @@ SettingsFactory = Callable[..., Settings]
 
 
 @asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """Start the app's lifespan (the pool opens) and yield a client of it; stop on exit."""
+async def serve(
+    settings: Settings, peer: tuple[str, int] = ("127.0.0.1", 123)
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Start the app's lifespan (the pool opens) and yield a client of it; stop on exit.
+
+    `peer` is the socket address the app sees the requests come from.
+    """
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app, client=peer)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,

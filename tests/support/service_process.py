@@ -30,6 +30,9 @@ class ServiceProcess:
             "PORT": str(self.port),
             # Emails of the files backend (local mode's default) stay beside the log.
             "MAIL_DIR": str(log_path.parent / "mail"),
+            # Tests register far more than the limits allow one address.
+            "RATE_LIMIT_REGISTER": "off",
+            "RATE_LIMIT_MISMATCH": "off",
             **environment,
         }
         self.process: subprocess.Popen[bytes] | None = None
