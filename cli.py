@@ -17,12 +17,15 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
+from aiomysql import Connection
+
 from config.credentials import CredentialsSource, credentials_source
 from config.errors import ConfigError, DatabaseUnavailable, DuplicateKeyName
 from config.settings import Settings, load_settings
 from models.audit import AuditEntry, record
 from models.db import Database
 from models.migrations.runner import upgrade
+from models.schema import create_database
 from models.staff_keys import StaffKey, create_key, find_key, list_keys, revoke_key
 
 __all__ = ["run"]
@@ -158,14 +161,24 @@ def _time(value: datetime | None) -> str:
     return value.isoformat() + "Z" if value is not None else "-"
 
 
+async def _create_database(conn: Connection, name: str) -> None:
+    # Called only when the server said the database does not exist.
+    await create_database(conn, name)
+    print(f"created the database {name!r} (it did not exist)", file=sys.stderr)
+
+
 def _on_database(
     settings: Settings, credentials: CredentialsSource, work: Callable[[Database], Awaitable[int]]
 ) -> int:
     async def main() -> int:
-        # The service would apply pending steps at its start; a key needs its table now.
-        await asyncio.to_thread(upgrade, credentials.current(), settings)
-        db = Database(settings, credentials)
+        # As the server does: a local run creates its database; in AWS it is provisioned.
+        db = Database(
+            settings, credentials, create_database=None if settings.aws_mode else _create_database
+        )
         try:
+            await db.open()
+            # The service would apply pending steps at its start; a key needs its table now.
+            await asyncio.to_thread(upgrade, credentials.current(), settings)
             return await work(db)
         finally:
             await db.close()

@@ -12,6 +12,7 @@ so the answer carries what every answer carries.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 import time
@@ -20,8 +21,8 @@ from typing import TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from config.errors import BodyTooLarge
-from config.log import access_fields_var, render_line, request_id_var
+from config.errors import BodyTimeout, BodyTooLarge
+from config.log import access_fields_var, line_format, mask_path, render_line, request_id_var
 from config.settings import Settings
 from controllers.error_responses import unexpected_error
 from controllers.health import HEALTH_BODY
@@ -36,6 +37,8 @@ _SET_HERE = frozenset({b"x-request-id", b"x-content-type-options"})
 # The ALB probes every few seconds per task: a line each would bury the rest.
 _QUIET = frozenset({("/health", 200)})
 _HEALTH_PATH = "/health"
+# More digits than any length we would read (int() refuses over 4,300 of them).
+_LENGTH_DIGITS = 18
 
 
 class AccessLog:
@@ -43,7 +46,7 @@ class AccessLog:
 
     def __init__(self, settings: Settings, stream: TextIO | None = None) -> None:
         self._enabled = settings.log_level in ("debug", "info")
-        self._log_format = settings.log_format
+        self._log_format = line_format(settings)
         self._stream = stream
 
     def write(self, message: str, fields: dict[str, object]) -> None:
@@ -68,10 +71,18 @@ class AccessLog:
 class Edge:
     """Request id, common headers, body limit, access line and the catch-all 500."""
 
-    def __init__(self, app: ASGIApp, *, access_log: AccessLog, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: AccessLog,
+        max_body_bytes: int,
+        body_timeout: float = 15.0,
+    ) -> None:
         self.app = app
         self.access_log = access_log
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request with its id set, its body bounded, and log how it went."""
@@ -88,6 +99,7 @@ class Edge:
         status = 0
         received = 0
         max_bytes = self.max_body_bytes
+        body = _BodyDeadline(self.body_timeout)
 
         async def edge_send(message: Message) -> None:
             nonlocal status
@@ -104,7 +116,9 @@ class Edge:
             # A declared length over the limit is refused before a byte is read.
             if declared is not None and declared > max_bytes:
                 raise BodyTooLarge
-            message = await receive()
+            if body.done:
+                return await receive()
+            message = await body.receive(receive)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_bytes:
@@ -121,8 +135,11 @@ class Edge:
             await unexpected_error(exc)(scope, edge_receive, edge_send)
         finally:
             access_fields_var.reset(fields_token)
+            body.cancel()
             path = scope["path"]
             if (path, status) not in _QUIET:
+                # A routed path holds nothing personal (ids only); any other may hold anything.
+                path = path if "endpoint" in scope else mask_path(path)
                 method = scope["method"]
                 self.access_log.write(
                     f"{method} {path} {status}",
@@ -147,8 +164,56 @@ def _read_headers(scope: Scope) -> tuple[str | None, int | None]:
             if request_id is None and _SANE_ID.fullmatch(value):
                 request_id = value.decode("ascii")
         elif name == b"content-length" and length is None and value.isdigit():
-            length = int(value)
+            digits = value.lstrip(b"0")
+            length = int(digits or b"0") if len(digits) <= _LENGTH_DIGITS else sys.maxsize
     return request_id, length
+
+
+class _BodyDeadline:
+    """BODY_TIMEOUT_SECONDS over a request's whole body: one timer, set by the first read
+    that has to wait for the body and cancelled when it has all arrived.
+
+    On expiry the read under way is cancelled and raises BodyTimeout (408, and the
+    connection closes): a client sending a byte now and then cannot hold the task.
+    """
+
+    __slots__ = ("_reader", "_seconds", "_timed_out", "_timer", "done")
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._timer: asyncio.TimerHandle | None = None
+        self._reader: asyncio.Task[object] | None = None
+        self._timed_out = False
+        self.done = False
+
+    async def receive(self, receive: Receive) -> Message:
+        """The next message of the body, or BodyTimeout once the deadline has passed."""
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._seconds, self._expire)
+        self._reader = asyncio.current_task()
+        try:
+            message = await receive()
+        except asyncio.CancelledError:
+            if not self._timed_out or self._reader is None:
+                raise
+            self._reader.uncancel()
+            raise BodyTimeout from None
+        finally:
+            self._reader = None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.done = True
+            self.cancel()
+        return message
+
+    def cancel(self) -> None:
+        """Stop the timer (the body is complete, or the request is over)."""
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        if self._reader is not None and not self.done:
+            self._timed_out = True
+            self._reader.cancel()
 
 
 class HealthProbe:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 from tests.support.cli import run_cli
 from tests.support.moto_aws import MotoAws
@@ -125,3 +126,19 @@ def test_a_configuration_that_cannot_work_exits_2_with_one_line() -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("configuration error: DB_SECRET_ARN")
     assert result.stderr.count("\n") == 1
+
+
+def test_keys_list_creates_a_missing_database_as_the_server_does_and_says_so(
+    mysql: MySQLTarget, tmp_path: Path
+) -> None:
+    name = f"schoolapp_cli_{tmp_path.name[-8:].replace('-', '_')}"
+    mysql.drop_database(name)
+    try:
+        listed = run_cli(["keys", "list"], mysql.environment(name))
+        again = run_cli(["keys", "list"], mysql.environment(name))
+    finally:
+        mysql.drop_database(name)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr == f"created the database '{name}' (it did not exist)\n"
+    assert listed.stdout.split() == ["ID", "NAME", "CREATED", "LAST", "USED", "REVOKED"]
+    assert (again.returncode, again.stderr) == (0, "")
