@@ -17,6 +17,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
+from aiomysql import Connection
+
 from config.credentials import (
     CredentialsSource,
     credentials_source,
@@ -31,6 +33,7 @@ from models.db.driver_errors import map_driver_errors
 from models.db.sync import plain_connection
 from models.db_users import ensure_users
 from models.migrations.runner import READ_TIMEOUT_SECONDS, upgrade
+from models.schema import create_database
 from models.staff_keys import StaffKey, create_key, find_key, list_keys, revoke_key
 
 __all__ = ["run"]
@@ -210,15 +213,25 @@ def _time(value: datetime | None) -> str:
     return value.isoformat() + "Z" if value is not None else "-"
 
 
+async def _create_database(conn: Connection, name: str) -> None:
+    # Called only when the server said the database does not exist.
+    await create_database(conn, name)
+    print(f"created the database {name!r} (it did not exist)", file=sys.stderr)
+
+
 def _on_database(
     settings: Settings, credentials: CredentialsSource, work: Callable[[Database], Awaitable[int]]
 ) -> int:
     async def main() -> int:
-        # The service would apply pending steps at its start; a key needs its table now.
-        migrator = migration_credentials(settings, credentials)
-        await asyncio.to_thread(lambda: upgrade(migrator.current(), settings))
-        db = Database(settings, credentials)
+        # As the server does: a local run creates its database; in AWS it is provisioned.
+        db = Database(
+            settings, credentials, create_database=None if settings.aws_mode else _create_database
+        )
         try:
+            await db.open()
+            # The service would apply pending steps at its start; a key needs its table now.
+            migrator = migration_credentials(settings, credentials)
+            await asyncio.to_thread(lambda: upgrade(migrator.current(), settings))
             return await work(db)
         finally:
             await db.close()

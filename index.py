@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,10 +12,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from config.credentials import CredentialsSource, credentials_source, migration_credentials
-from config.errors import ConfigError
+from config.errors import ConfigError, CredentialsRejected, DatabaseUnavailable
 from config.log import setup_logging
 from config.metrics import METRICS, MetricsFlusher
-from config.server import serve, tune_garbage_collector
+from config.server import listen, serve, tune_garbage_collector
 from config.settings import Settings, load_settings
 from controllers.docs import DocsController
 from controllers.error_responses import EXCEPTION_HANDLERS
@@ -79,6 +80,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
             access_log=AccessLog(settings),
             max_body_bytes=MAX_BODY_BYTES,
             proxies=TrustedProxies(settings.trusted_proxies),
+            body_timeout=settings.body_timeout_seconds,
         ),
     ]
     if settings.cors_origins or settings.staff_cors_origins:
@@ -113,6 +115,8 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    # Paths are exact: a redirect to the other spelling would be built from the Host header.
+    app.router.redirect_slashes = False
     # The pool's sessions, for checks that must run on them (the TLS tests read
     # Ssl_cipher there: only the service's own session can tell it is encrypted).
     app.state.database = database
@@ -150,12 +154,38 @@ def main() -> None:
         setup_logging(settings)
         credentials = credentials_source(settings)
         credentials.current()  # fail now, not on the first request
+        sock = listen(settings)  # before any database work: a port in use stops here
         app = create_app(settings, credentials)  # reads the email templates
+        if not settings.aws_mode:
+            check_local_login(settings, credentials)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     tune_garbage_collector()
-    serve(app, settings)
+    serve(app, settings, sock)
+
+
+def check_local_login(settings: Settings, credentials: CredentialsSource) -> None:
+    """ConfigError when the local database refuses the login: nothing will change that.
+
+    In AWS mode a refusal may be a password rotation, which the pool recovers from
+    by reading the secret again, so only local mode stops. A database that is down
+    is no configuration error: the service starts and connects when it is back.
+    """
+
+    async def login() -> None:
+        database = Database(settings, credentials, create_database=create_database)
+        try:
+            await database.open()
+        finally:
+            await database.close()
+
+    try:
+        asyncio.run(login())
+    except CredentialsRejected as exc:
+        raise ConfigError("DB_USER/DB_PASSWORD", f"the database refused them: {exc}") from None
+    except DatabaseUnavailable:
+        return  # the app's start logs it, then retries
 
 
 if __name__ == "__main__":

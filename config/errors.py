@@ -29,6 +29,7 @@ them from here (config is the bottom of the import graph):
         ├── InvalidIdempotencyKey 400
         ├── InvalidParameter    400  a query parameter or path value
         ├── BodyTooLarge        413
+        ├── BodyTimeout         408  the body did not arrive within BODY_TIMEOUT_SECONDS
         └── UnsupportedMediaType 415
 """
 
@@ -171,6 +172,15 @@ class BodyTooLarge(RequestRejected):
 
     def __init__(self) -> None:
         super().__init__("Request body too large")
+
+
+class BodyTimeout(RequestRejected):
+    """The body did not arrive within BODY_TIMEOUT_SECONDS; the connection is closed."""
+
+    status_code = 408
+
+    def __init__(self) -> None:
+        super().__init__("Request body not received in time")
 
 
 class InvalidIdempotencyKey(RequestRejected):

@@ -21,6 +21,26 @@ import orjson
 
 from config.settings import LogFormat, Settings
 
+# Control characters (CR, LF, ESC, ...) and Unicode line breaks, escaped in text lines so
+# that a value (a request path, say) can neither forge a line nor drive the terminal.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+_TRACE_ESCAPES = {c: e for c, e in _ESCAPES.items() if c != ord("\n")}
+
+
+def escaped(text: str) -> str:
+    """`text` with control characters and line breaks written as escapes (\\n, \\x1b)."""
+    return text.translate(_ESCAPES)
+
+
+def line_format(settings: Settings) -> LogFormat:
+    """LOG_FORMAT, with `auto` resolved: text when stdout is a terminal, JSON otherwise."""
+    if settings.log_format != "auto":
+        return settings.log_format
+    return "text" if sys.stdout.isatty() else "json"
+
+
 # Set by the edge middleware; every log line of a request carries it.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 # The fields of the access line of the request being served; None outside a request.
@@ -88,12 +108,14 @@ def render_line(
     second = int(created)
     line = (
         f"{_local_second(second)},{int((created - second) * 1000):03d} "
-        f"{level:<7} {logger} [{request_id}] {message}"
+        f"{level:<7} {logger} [{request_id}] {escaped(message)}"
     )
     if fields:
-        line += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+        line += " " + " ".join(
+            f"{escaped(key)}={escaped(str(value))}" for key, value in fields.items()
+        )
     if trace:
-        line += trace if line.endswith("\n") else f"\n{trace}"
+        line += "\n" + trace.translate(_TRACE_ESCAPES)
     return line
 
 
@@ -145,7 +167,7 @@ def setup_logging(settings: Settings) -> None:
     """Send every logger (ours, uvicorn's) to stdout in the configured format."""
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(LineFormatter(settings.log_format))
+    handler.setFormatter(LineFormatter(line_format(settings)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
@@ -156,7 +178,8 @@ def setup_logging(settings: Settings) -> None:
     # The access middleware writes the one line a request gets.
     logging.getLogger("uvicorn.access").disabled = True
     # boto3's INFO lines ("Found credentials in ...") are noise in a service log.
-    for name in ("boto3", "botocore", "urllib3"):
+    # Alembic's "setup plugin ..." lines, one a plugin at every migration run, say nothing.
+    for name in ("boto3", "botocore", "urllib3", "alembic.runtime.plugins"):
         logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
 
 
@@ -171,9 +194,21 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-_ADDRESS = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+")
+# An apostrophe is part of a local part (o'brien@...); it ends only the domain.
+_ADDRESS = re.compile(r"[^\s@<>()\[\]\",;:]+@[^\s@<>()\[\]\"',;:]+")
 
 
 def mask_emails_in(text: str) -> str:
     """Every address in `text` (a provider's error message, say) masked as `mask_email` does."""
     return _ADDRESS.sub(lambda match: mask_email(match[0]), text)
+
+
+_DIGIT_RUN = re.compile(r"[0-9]{3,}")
+PATH_LOGGED_MAX = 100
+
+
+def mask_path(path: str) -> str:
+    """An unrouted request path as an access line may show it: addresses masked, runs of
+    three or more digits (a phone, whole or in groups) as `***`, at most PATH_LOGGED_MAX."""
+    masked = _DIGIT_RUN.sub("***", mask_emails_in(path))
+    return masked if len(masked) <= PATH_LOGGED_MAX else masked[:PATH_LOGGED_MAX] + "..."

@@ -3,15 +3,22 @@ interpreter tuned for a long-running server."""
 
 from __future__ import annotations
 
+import errno
 import gc
+import logging
 import signal
+import socket
 import time
 from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp
 
+from config.errors import ConfigError
 from config.settings import Settings
+
+logger = logging.getLogger("schoolapp.server")
+HOST = "0.0.0.0"  # noqa: S104 (a container's port, reached through the ALB)
 
 # Above the ALB's 60 s idle timeout, so the ALB, not us, closes idle connections.
 KEEP_ALIVE_SECONDS = 65
@@ -54,11 +61,31 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def serve(app: ASGIApp, settings: Settings) -> None:
-    """Serve `app` on 0.0.0.0:PORT until SIGTERM has been drained."""
+def listen(settings: Settings) -> socket.socket:
+    """The listening socket on PORT, bound before anything touches the database.
+
+    ConfigError (one line, no database work done) when the port cannot be had.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, settings.port))
+    except OSError as exc:
+        sock.close()
+        why = "in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise ConfigError("PORT", f"cannot listen on port {settings.port}: {why}") from None
+    return sock
+
+
+def serve(app: ASGIApp, settings: Settings, sock: socket.socket) -> None:
+    """Serve `app` on `sock` (from `listen`) until SIGTERM has been drained or SIGINT.
+
+    Ctrl-C (SIGINT) is a deliberate stop: after the same shutdown it returns
+    normally, without the KeyboardInterrupt uvicorn raises again on its way out.
+    """
     config = uvicorn.Config(
         app,
-        host="0.0.0.0",  # noqa: S104 (a container's port, reached through the ALB)
+        host=HOST,
         port=settings.port,
         loop="uvloop",
         http="httptools",
@@ -70,8 +97,14 @@ def serve(app: ASGIApp, settings: Settings) -> None:
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
+        # Beyond this many connections and requests at once, uvicorn answers 503 itself.
+        limit_concurrency=settings.max_concurrency,
     )
-    DrainingServer(config).run()
+    logger.info("serving on http://%s:%d (Ctrl-C to stop)", HOST, settings.port)
+    try:
+        DrainingServer(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        logger.info("stopped (Ctrl-C)")
 
 
 # A registration allocates a few hundred container objects; at CPython's default

@@ -11,7 +11,14 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -53,6 +60,10 @@ def parse_programs(text: str) -> tuple[Program, ...]:
 
 SECRET_ARN_PREFIX = "arn:aws:secretsmanager:"  # noqa: S105 (a prefix, not a secret)
 LogFormat = Literal["json", "text"]
+# Unset: `auto`, text when stdout is a terminal, JSON otherwise (config/log.py line_format).
+LogFormatSetting = Literal["json", "text", "auto"]
+# An origin as browsers send it: scheme, host, optional port; nothing after.
+_ORIGIN = re.compile(r"https?://[^/\s?#@]+")
 
 MailBackend = Literal["ses", "files", "off"]
 SslMode = Literal["disabled", "required", "verify-ca", "verify-identity"]
@@ -108,9 +119,16 @@ def _default_ssl_ca(values: dict[str, Any]) -> Path | None:
 class Settings(BaseSettings):
     """Every setting of the service; unset variables take the documented defaults."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
+    # A `.env` in the working directory is read too; the environment wins over it.
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", env_ignore_empty=True, env_file=".env"
+    )
 
     port: int = Field(3000, ge=1, le=65535)
+    # A request body not received within this is answered 408 and its connection closed.
+    body_timeout_seconds: float = Field(15.0, gt=0, le=300)
+    # Connections and requests at once; beyond, uvicorn answers 503 before the app runs.
+    max_concurrency: int = Field(1000, ge=1, le=100_000)
     aws_region: str = "us-east-1"
     param_host_path: str | None = None
     param_db_name_path: str | None = None
@@ -148,7 +166,7 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For entry is believed (the stack: the VPC's CIDR).
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: LogFormat = "json"
+    log_format: LogFormatSetting = "auto"
 
     # Unset: `files` in local mode, `off` in AWS mode (see `mail_mode`).
     mail_backend: MailBackend | None = None
@@ -190,6 +208,21 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+        return value
+
+    @field_validator("cors_origins", "staff_cors_origins")
+    @classmethod
+    def _origins_shape(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "*":
+                if info.field_name == "staff_cors_origins":
+                    raise ValueError("must list exact origins: * would give staff data to any site")
+                continue
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], "
+                    "e.g. https://apply.example.edu"
+                )
         return value
 
     @field_validator("programs", mode="before")

@@ -3,13 +3,16 @@
 The document's paths and methods are read from the routes of the app that serves it;
 each route's operation is found here by the route's name, its operationId. The
 answers' shapes are the pydantic models below (the request's is RegistrationForm).
-Swagger UI is served from its package, no CDN.
+Swagger UI is served from files vendored in controllers/swagger_ui (npm's swagger-ui-dist,
+fetched and checked by deploy/vendor_swagger_ui.py), no CDN: only the files the page
+loads, under a CSP that allows no inline script and no framing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
@@ -17,9 +20,10 @@ import orjson
 from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from config.errors import NotFound
 from config.settings import Program
 from controllers.registration import KEY_PATTERN
 from controllers.registration_form import RegistrationForm
@@ -29,6 +33,19 @@ from models.registrations import Registration
 __all__ = ["ASSETS_PATH", "DocsController", "openapi_document"]
 
 ASSETS_PATH = "/docs/assets"
+_ASSETS_DIR = Path(__file__).parent / "swagger_ui"
+# The only files /docs/assets serves: what the page loads, nothing else of the bundle.
+_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-init.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+}
+# Swagger UI sets style attributes and inlines SVG icons as data: URLs; scripts only from here.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
 
 
 class RegistrationCreated(BaseModel):
@@ -209,17 +226,20 @@ _IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "pattern": KEY_PATTERN},
 }
 _TIME = "ISO 8601 date or date-time, UTC unless an offset is given"
+# What staff_params reads: an ISO 8601 date, or a date-time (offset optional).
+_MOMENT = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
 _FILTERS = [
     _query("program", "Only this program.", {"type": "string", "maxLength": MAX_PROGRAM}),
-    _query("since", f"Created at or after ({_TIME}; a date: from its start).", {"type": "string"}),
-    _query("until", f"Created at or before ({_TIME}; a date: its whole day).", {"type": "string"}),
+    _query("since", f"Created at or after ({_TIME}; a date: from its start).", _MOMENT),
+    _query("until", f"Created at or before ({_TIME}; a date: its whole day).", _MOMENT),
     _query("q", "Prefix of the name or email, any case.", {"type": "string",
            "maxLength": MAX_PREFIX}),
 ]  # fmt: skip
 _PAGE = [
     _query("limit", "Rows a page.", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
            "default": DEFAULT_LIMIT}),
-    _query("cursor", "The `next` value of the page before.", {"type": "string"}),
+    _query("cursor", "The `next` value of the page before (unpadded base64url).",
+           {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}),
 ]  # fmt: skip
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 _BAD_INPUT = {"400": _error("A parameter cannot be read (the message says which).")}
@@ -383,7 +403,7 @@ _PAGE_HTML = f"""<!doctype html>
 <body>
   <div id="swagger-ui"></div>
   <script src="{ASSETS_PATH}/swagger-ui-bundle.js"></script>
-  <script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger-ui"}});</script>
+  <script src="{ASSETS_PATH}/swagger-init.js"></script>
 </body>
 </html>
 """
@@ -406,5 +426,17 @@ class DocsController:
         return Response(self._document, media_type="application/json")
 
     async def page(self, request: Request) -> Response:
-        """200 with the Swagger UI page."""
-        return HTMLResponse(_PAGE_HTML)
+        """200 with the Swagger UI page, under a CSP that forbids framing it."""
+        return HTMLResponse(_PAGE_HTML, headers={"Content-Security-Policy": DOCS_CSP})
+
+    async def asset(self, request: Request) -> Response:
+        """200 with one of the files the page loads; 404 for anything else."""
+        name = request.path_params["name"]
+        media_type = _ASSETS.get(name)
+        if media_type is None:
+            raise NotFound("Not found")
+        return FileResponse(
+            _ASSETS_DIR / name,
+            media_type=media_type,
+            headers={"Content-Security-Policy": DOCS_CSP},
+        )

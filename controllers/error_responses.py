@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from config.errors import (
+    BodyTimeout,
     DatabaseUnavailable,
     DuplicateEmail,
     IdempotencyKeyReused,
@@ -38,12 +39,14 @@ _HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed"}
 
 
 async def rejected(request: Request, exc: Exception) -> Response:
-    """A request that broke a rule: 400, 413 or 415 with the rule's message."""
+    """A request that broke a rule: 400, 408, 413 or 415 with the rule's message."""
     assert isinstance(exc, RequestRejected)
     body: dict[str, object] = {"error": exc.message}
     if isinstance(exc, ValidationFailed):
         body["details"] = [{"field": d.field, "message": d.message} for d in exc.details]
-    return JsonResponse(body, status_code=exc.status_code)
+    # A body that stopped arriving leaves the connection mid-request: it cannot be reused.
+    headers = {"Connection": "close"} if isinstance(exc, BodyTimeout) else None
+    return JsonResponse(body, status_code=exc.status_code, headers=headers)
 
 
 async def duplicate_email(request: Request, exc: Exception) -> Response:

@@ -86,8 +86,22 @@ class RegistrationController:
         return JsonResponse(registration.to_json(), status_code=201)
 
 
+# Charsets a body cannot be in and still be read as UTF-8: refused rather than misread.
+_WIDE_CHARSETS = ("utf-16", "utf16", "utf-32", "utf32", "ucs-2", "ucs2", "ucs-4", "ucs4")
+
+
 def _is_json(content_type: str) -> bool:
-    return content_type.partition(";")[0].strip().lower() == "application/json"
+    # The contract: "a charset parameter is fine", and the body is read as UTF-8
+    # (RFC 8259); but a UTF-16 or UTF-32 body read so would be garbage.
+    media_type, _, parameters = content_type.partition(";")
+    if media_type.strip().lower() != "application/json":
+        return False
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset.startswith(_WIDE_CHARSETS):
+            return False
+    return True
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -134,18 +148,21 @@ MALFORMED = (
     'e.g. "8e03978e-40d5-43e8-bc93-6894a57f9324"'
 )
 TOO_LONG = f"Idempotency-Key must be at most {MAX_KEY_LENGTH} characters"
+# The key column's collation ignores trailing spaces, so "k1 " would be "k1"'s key.
+SPACED = "Idempotency-Key must not begin or end with a space"
 
 # RFC 8941 sf-string: printable ASCII, `"` and `\` escaped by a backslash; or bare:
 # visible ASCII but `"`, `,` and `\`. Servers strip the spaces around a value.
 _QUOTED_CHAR = r'(?:[ !#-\[\]-~]|\\["\\])'
+_QUOTED_EDGE = r'(?:[!#-\[\]-~]|\\["\\])'  # the same but a space: a key's ends
 _BARE_CHAR = r"[!#-+\--\[\]-~]"
 _FORM = r'[ \t]*(?:"({quoted}{count})"|({bare}{count}))[ \t]*'
 _KEY = re.compile(_FORM.format(quoted=_QUOTED_CHAR, bare=_BARE_CHAR, count="*"))
 _ESCAPE = re.compile(r"\\(.)")
-# The OpenAPI document's pattern: exactly the values `idempotency_key` accepts.
-KEY_PATTERN = "^{}$".format(
-    _FORM.format(quoted=_QUOTED_CHAR, bare=_BARE_CHAR, count=f"{{1,{MAX_KEY_LENGTH}}}")
-)
+# The OpenAPI document's pattern: exactly the values `idempotency_key` accepts (a quoted
+# key neither begins nor ends with a space).
+_DOCUMENTED_QUOTED = f"{_QUOTED_EDGE}(?:{_QUOTED_CHAR}{{0,{MAX_KEY_LENGTH - 2}}}{_QUOTED_EDGE})?"
+KEY_PATTERN = rf'^[ \t]*(?:"{_DOCUMENTED_QUOTED}"|{_BARE_CHAR}{{1,{MAX_KEY_LENGTH}}})[ \t]*$'
 
 
 def idempotency_key(raw_headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -166,6 +183,8 @@ def idempotency_key(raw_headers: Iterable[tuple[bytes, bytes]]) -> str | None:
         raise InvalidIdempotencyKey(MALFORMED)
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidIdempotencyKey(TOO_LONG)
+    if key[0] == " " or key[-1] == " ":
+        raise InvalidIdempotencyKey(SPACED)
     return key
 
 

@@ -51,6 +51,7 @@ BATCH_ROWS = 1000
 BOM = "\ufeff"
 EXPORT_PAUSE_FACTOR = 5.0
 HEADER = ("id", "name", "email", "phone", "program", "created_at_utc")
+_MEDIA_TYPE = "text/csv; charset=utf-8"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -114,18 +115,22 @@ class ExportController:
         """200 text/csv, streamed; the same filters as the list."""
         key = await self._auth.authenticate(request)
         filters = registration_filters(only(request.query_params, FILTERS))
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        headers = {"Content-Disposition": f'attachment; filename="registrations-{stamp}.csv"'}
+        if request.method == "HEAD":
+            # The headers a GET would get; no rows read, so nothing exported to audit.
+            return Response(media_type=_MEDIA_TYPE, headers=headers)
         progress = _Progress()
 
         async def audit_export() -> None:
             detail = {**filters_detail(filters), "complete": progress.complete}
             await audit(self._db, key, "registrations.export", detail, progress.rows)
 
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         return StreamThenClose(
             self._chunks(filters, progress),
             on_close=audit_export,
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="registrations-{stamp}.csv"'},
+            media_type=_MEDIA_TYPE,
+            headers=headers,
         )
 
     async def _chunks(self, filters: Filters, progress: _Progress) -> AsyncIterator[bytes]:

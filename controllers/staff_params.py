@@ -57,9 +57,15 @@ def limit(params: QueryParams) -> int:
     text = params.get("limit")
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    # Length before int(): it refuses over 4,300 digits with a ValueError of its own.
+    digits = text.lstrip("0") if text.isascii() and text.isdigit() else "x"
+    if (
+        len(digits) > len(str(MAX_LIMIT))
+        or not digits.isdigit()
+        or not 1 <= int(digits) <= MAX_LIMIT
+    ):
         raise InvalidParameter(f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    return int(text)
+    return int(digits)
 
 
 def encode_cursor(position: Position) -> str:
@@ -94,8 +100,9 @@ def _text(params: QueryParams, name: str, longest: int) -> str | None:
 def _time(params: QueryParams, name: str, *, end_of_day: bool) -> datetime | None:
     """The parameter as naive UTC; a date alone is its day's start (or the next day's)."""
     text = params.get(name)
-    if text is None or not text.strip():
+    if text is None:
         return None
+    # Blank is no date: refused as the document says (the whole parameter may be left out).
     text = text.strip()
     try:
         try:

@@ -27,6 +27,15 @@ from models.registrations import Filters, Position, delete, page, totals, utc_is
 DEFAULT_STATS_DAYS = 30
 
 
+def _default_since(before: datetime) -> datetime:
+    try:
+        return before - timedelta(days=DEFAULT_STATS_DAYS)
+    except OverflowError:  # no 30 days before 0001-01-31
+        raise InvalidParameter(
+            f"until leaves no {DEFAULT_STATS_DAYS} days before it: give since too"
+        ) from None
+
+
 class StaffRegistrationsController:
     """GET /api/registrations, GET /api/registrations/stats, DELETE /api/registrations/{id}."""
 
@@ -54,7 +63,7 @@ class StaffRegistrationsController:
         if before is None:
             today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0)
             before = today.replace(microsecond=0) + timedelta(days=1)
-        since = filters.since or before - timedelta(days=DEFAULT_STATS_DAYS)
+        since = filters.since or _default_since(before)
         if since >= before:
             raise InvalidParameter("since must be before until")
         bounded = Filters(filters.program, since, before, filters.prefix)

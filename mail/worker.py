@@ -103,6 +103,15 @@ class WorkerTimings:
         """How many due emails one claim takes at MAIL_RATE and MAIL_CONCURRENCY."""
         return max(1, min(2 * concurrency, int(rate * self.batch_pacing_seconds)))
 
+    def lease_for(self, rate: float, batch: int, send_seconds: float) -> float:
+        """A claim's lease at MAIL_RATE `rate`: `lease_seconds`, or longer when the
+        pacing alone could keep a claimed email waiting that long (a rate below one
+        a minute), so that no other worker takes it while it still waits its turn."""
+        interval = max(1.0 / rate, self.busy_interval_seconds)
+        # Each email of the batch, the one paced before it, and a send's bound, twice over.
+        slowest = (batch + 1) * interval + send_seconds + self.send_grace_seconds
+        return max(self.lease_seconds, 2 * slowest)
+
     def retry_delay(self, attempts: int) -> float:
         """Wait before an email's next attempt, after `attempts` of them.
 
@@ -169,6 +178,9 @@ class MailWorker:
         self._load = CpuLoad(busy_above=timings.busy_above)
         self._batch = timings.claim_batch(settings.mail_rate, settings.mail_concurrency)
         self._interval = 1.0 / settings.mail_rate
+        self.lease_seconds = timings.lease_for(
+            settings.mail_rate, self._batch, transport.max_seconds
+        )
         self._slots = asyncio.Semaphore(settings.mail_concurrency)
         self._threads = ThreadPoolExecutor(settings.mail_concurrency, thread_name_prefix="mail")
         self._next_start = 0.0
@@ -268,9 +280,7 @@ class MailWorker:
 
     async def _send_due(self) -> bool:
         claim = uuid.uuid4().hex
-        owed = await mail_outbox.claim_due(
-            self._db, claim, self._batch, self._timings.lease_seconds
-        )
+        owed = await mail_outbox.claim_due(self._db, claim, self._batch, self.lease_seconds)
         if not owed:
             return False
         await asyncio.gather(*map(self._deliver, owed))

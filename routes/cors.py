@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import cors
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -79,9 +79,12 @@ class _Policy(cors.CORSMiddleware):
         )
 
     async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
-        """Add CORS headers to a response only for an allowed origin."""
+        """Add CORS headers to a response only for an allowed origin; `Vary: Origin` always."""
         origin = request_headers.get("origin")
         if origin is not None and not self.is_allowed_origin(origin):
+            # A cache must not serve this header-less answer to an allowed origin.
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).add_vary_header("Origin")
             await send(message)
             return
         await super().send(message, send, request_headers)

@@ -13,6 +13,7 @@ so the answer carries what every answer carries.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 import time
@@ -21,8 +22,8 @@ from typing import TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from config.errors import BodyTooLarge
-from config.log import access_fields_var, render_line, request_id_var
+from config.errors import BodyTimeout, BodyTooLarge
+from config.log import access_fields_var, line_format, mask_path, render_line, request_id_var
 from config.metrics import METRICS
 from config.settings import Settings
 from controllers.error_responses import unexpected_error
@@ -39,6 +40,8 @@ _SET_HERE = frozenset({b"x-request-id", b"x-content-type-options"})
 # The ALB probes every few seconds per task: a line each would bury the rest.
 _QUIET = frozenset({("/health", 200)})
 _HEALTH_PATH = "/health"
+# More digits than any length we would read (int() refuses over 4,300 of them).
+_LENGTH_DIGITS = 18
 
 
 class AccessLog:
@@ -46,7 +49,7 @@ class AccessLog:
 
     def __init__(self, settings: Settings, stream: TextIO | None = None) -> None:
         self._enabled = settings.log_level in ("debug", "info")
-        self._log_format = settings.log_format
+        self._log_format = line_format(settings)
         self._stream = stream
 
     def write(self, message: str, fields: dict[str, object]) -> None:
@@ -78,11 +81,13 @@ class Edge:
         access_log: AccessLog,
         max_body_bytes: int,
         proxies: TrustedProxies | None = None,
+        body_timeout: float = 15.0,
     ) -> None:
         self.app = app
         self.access_log = access_log
         self.max_body_bytes = max_body_bytes
         self.proxies = proxies or TrustedProxies(())
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request with its id set, its body bounded, and log how it went."""
@@ -100,6 +105,7 @@ class Edge:
         status = 0
         received = 0
         max_bytes = self.max_body_bytes
+        body = _BodyDeadline(self.body_timeout)
 
         async def edge_send(message: Message) -> None:
             nonlocal status
@@ -116,7 +122,9 @@ class Edge:
             # A declared length over the limit is refused before a byte is read.
             if declared is not None and declared > max_bytes:
                 raise BodyTooLarge
-            message = await receive()
+            if body.done:
+                return await receive()
+            message = await body.receive(receive)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_bytes:
@@ -133,22 +141,30 @@ class Edge:
             await unexpected_error(exc)(scope, edge_receive, edge_send)
         finally:
             access_fields_var.reset(fields_token)
-            path = scope["path"]
-            if (path, status) not in _QUIET:
-                METRICS.answered(status, time.perf_counter() - started)
-                method = scope["method"]
-                self.access_log.write(
-                    f"{method} {path} {status}",
-                    {
-                        "method": method,
-                        "path": path,
-                        "client": client_address(scope),
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                        **fields,
-                    },
-                )
+            body.cancel()
+            if (scope["path"], status) not in _QUIET:
+                self._account(scope, status, time.perf_counter() - started, fields)
             request_id_var.reset(id_token)
+
+    def _account(
+        self, scope: Scope, status: int, seconds: float, fields: dict[str, object]
+    ) -> None:
+        """The request's metrics and its access line."""
+        METRICS.answered(status, seconds)
+        # A routed path holds nothing personal (ids only); any other may hold anything.
+        path = scope["path"] if "endpoint" in scope else mask_path(scope["path"])
+        method = scope["method"]
+        self.access_log.write(
+            f"{method} {path} {status}",
+            {
+                "method": method,
+                "path": path,
+                "client": client_address(scope),
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                **fields,
+            },
+        )
 
 
 def _read_headers(scope: Scope) -> tuple[str | None, int | None]:
@@ -161,8 +177,56 @@ def _read_headers(scope: Scope) -> tuple[str | None, int | None]:
             if request_id is None and _SANE_ID.fullmatch(value):
                 request_id = value.decode("ascii")
         elif name == b"content-length" and length is None and value.isdigit():
-            length = int(value)
+            digits = value.lstrip(b"0")
+            length = int(digits or b"0") if len(digits) <= _LENGTH_DIGITS else sys.maxsize
     return request_id, length
+
+
+class _BodyDeadline:
+    """BODY_TIMEOUT_SECONDS over a request's whole body: one timer, set by the first read
+    that has to wait for the body and cancelled when it has all arrived.
+
+    On expiry the read under way is cancelled and raises BodyTimeout (408, and the
+    connection closes): a client sending a byte now and then cannot hold the task.
+    """
+
+    __slots__ = ("_reader", "_seconds", "_timed_out", "_timer", "done")
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._timer: asyncio.TimerHandle | None = None
+        self._reader: asyncio.Task[object] | None = None
+        self._timed_out = False
+        self.done = False
+
+    async def receive(self, receive: Receive) -> Message:
+        """The next message of the body, or BodyTimeout once the deadline has passed."""
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._seconds, self._expire)
+        self._reader = asyncio.current_task()
+        try:
+            message = await receive()
+        except asyncio.CancelledError:
+            if not self._timed_out or self._reader is None:
+                raise
+            self._reader.uncancel()
+            raise BodyTimeout from None
+        finally:
+            self._reader = None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.done = True
+            self.cancel()
+        return message
+
+    def cancel(self) -> None:
+        """Stop the timer (the body is complete, or the request is over)."""
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        if self._reader is not None and not self.done:
+            self._timed_out = True
+            self._reader.cancel()
 
 
 class HealthProbe:

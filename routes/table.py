@@ -6,8 +6,6 @@ A route's name is its OpenAPI operationId: controllers/docs.py documents it by t
 from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from controllers.docs import ASSETS_PATH, DocsController
 from controllers.health import ReadinessController, health
@@ -63,5 +61,9 @@ def build_routes(
         *_staff_routes(staff, export, audit),
         Route("/openapi.json", docs.openapi, methods=["GET"], name="openapi"),
         Route("/docs", docs.page, methods=["GET"], name="docs"),
-        Mount(ASSETS_PATH, StaticFiles(directory=swagger_ui_path)),
+        # Only the files the page loads (controllers/docs.py), not a folder.
+        Mount(
+            ASSETS_PATH,
+            routes=[Route("/{name}", docs.asset, methods=["GET"], include_in_schema=False)],
+        ),
     ]

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import uuid
+from pathlib import Path
 
 from tests.support.cli import run_cli
 from tests.support.moto_aws import MotoAws
@@ -193,3 +194,19 @@ def test_db_users_without_the_admin_secret_exits_2_and_names_it(
     assert result.stderr == (
         "configuration error: DB_ADMIN_SECRET_ARN: is required by db-users (the master secret)\n"
     )
+
+
+def test_keys_list_creates_a_missing_database_as_the_server_does_and_says_so(
+    mysql: MySQLTarget, tmp_path: Path
+) -> None:
+    name = f"schoolapp_cli_{tmp_path.name[-8:].replace('-', '_')}"
+    mysql.drop_database(name)
+    try:
+        listed = run_cli(["keys", "list"], mysql.environment(name))
+        again = run_cli(["keys", "list"], mysql.environment(name))
+    finally:
+        mysql.drop_database(name)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr == f"created the database '{name}' (it did not exist)\n"
+    assert listed.stdout.split() == ["ID", "NAME", "CREATED", "LAST", "USED", "REVOKED"]
+    assert (again.returncode, again.stderr) == (0, "")

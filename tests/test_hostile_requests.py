@@ -36,6 +36,8 @@ INVALID_PROGRAM = (
     "Invalid program. Must be one of: computer-science, engineering, business, arts, medicine"
 )
 
+# The service's body deadline here: short, so that slow clients are answered quickly.
+BODY_TIMEOUT = 1.0
 # Request ids of requests this module abandoned on purpose (see the last tests).
 ABANDONED: set[str] = set()
 
@@ -47,6 +49,7 @@ def service(
     environment = {
         **mysql.environment(database),
         "LOG_FORMAT": "json",
+        "BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
     }
     log = tmp_path_factory.mktemp("hostile_requests") / "service.log"
     with ServiceProcess(environment, log) as running:
@@ -276,6 +279,19 @@ def test_invalid_utf8_in_a_field_is_a_400(
     assert stored_emails(mysql, database, email) == []
 
 
+@pytest.mark.parametrize("charset", ["utf-16", "UTF-16LE", '"utf-32"'])
+def test_a_body_labelled_utf16_or_utf32_is_a_415_not_read_as_utf8(
+    service: ServiceProcess, mysql: MySQLTarget, database: str, charset: str
+) -> None:
+    body = registration()
+    answer = post(service, json.dumps(body).encode(), f"application/json; charset={charset}")
+    assert (answer.status, answer.json()) == (
+        415,
+        {"error": "Content-Type must be application/json"},
+    )
+    assert stored_emails(mysql, database, body["email"]) == []
+
+
 def test_a_body_in_utf16_is_a_400(service: ServiceProcess) -> None:
     answer = post(service, json.dumps(registration()).encode("utf-16"))
     assert answer.status == 400
@@ -494,6 +510,78 @@ def test_a_client_that_goes_away_mid_body_is_not_logged_as_a_server_error(
     assert not [e for e in entries if e["level"] in {"error", "critical"}], entries
     assert [e["status"] for e in entries if e["logger"] == "schoolapp.access"] != [500], entries
     assert_still_serving(service)
+
+
+# --- Slow clients, odd lengths, paths that hold personal data -------------------------
+
+
+def _error_lines(service: ServiceProcess) -> list[str]:
+    return [line for line in service.log().splitlines() if '"level":"error"' in line]
+
+
+@pytest.mark.parametrize("path", [REGISTER, "/api/programs", "/api/registrations"])
+def test_a_content_length_of_4400_zeros_is_no_500(service: ServiceProcess, path: str) -> None:
+    # int() refuses more than 4,300 digits: the length is read without it (it is 0).
+    errors_before = len(_error_lines(service))
+    method = "POST" if path == REGISTER else "GET"
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {'0' * 4400}\r\n\r\n"
+    ).encode()
+    answer = exchange(service, [head])
+    assert answer.status is not None
+    assert answer.status < 500, answer.body
+    if path == REGISTER:
+        assert (answer.status, answer.json()) == (400, NOT_AN_OBJECT)
+    assert len(_error_lines(service)) == errors_before
+
+
+def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(
+    service: ServiceProcess,
+) -> None:
+    answer = exchange(service, [post_head(200), b'{"name": "Ada'], timeout=BODY_TIMEOUT + 3)
+    assert (answer.status, answer.json()) == (408, {"error": "Request body not received in time"})
+    assert answer.headers.get("connection") == "close"
+    assert BODY_TIMEOUT <= answer.seconds < BODY_TIMEOUT + 2
+
+
+def test_a_body_sent_a_byte_at_a_time_is_cut_off_at_the_deadline(service: ServiceProcess) -> None:
+    body = registration_bytes()
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", service.port), timeout=BODY_TIMEOUT + 3) as sock:
+        sock.sendall(post_head(len(body)))
+        received = b""
+        for byte in body:
+            try:
+                sock.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(0.2)
+            if time.monotonic() - started > BODY_TIMEOUT + 2:
+                break
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 408 "), received[:200]
+    assert time.monotonic() - started < BODY_TIMEOUT + 3
+
+
+def test_an_address_or_phone_in_a_path_is_not_on_the_access_line(
+    service: ServiceProcess,
+) -> None:
+    request_id = f"hostile-{uuid.uuid4().hex}"
+    path = "/api/registrations-of/jane.doe@example.com/555-123-4567"
+    answer = httpx.get(
+        f"{service.base_url}{path}", headers={"X-Request-ID": request_id}, timeout=PROMPT_SECONDS
+    )
+    assert answer.status_code == 404
+    deadline = time.monotonic() + PROMPT_SECONDS
+    while not (entries := _access_entries(service, request_id)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [entry] = entries
+    assert "jane.doe" not in entry["path"]
+    assert "4567" not in entry["path"]
+    assert "jane.doe@example.com" not in service.log()
+    assert "555-123-4567" not in service.log()
 
 
 def test_the_server_survived_all_of_it(service: ServiceProcess) -> None:

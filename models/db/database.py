@@ -58,6 +58,10 @@ class Database:
         except DatabaseUnavailable as exc:
             logger.warning("database unavailable at start-up, will retry: %s", exc)
 
+    async def open(self) -> None:
+        """Open a first connection and set the schema up now; DatabaseUnavailable if it cannot."""
+        await self._pools.open()
+
     async def close(self) -> None:
         """Close the pool, letting connections in use finish within `operation_timeout`."""
         await self._pools.close()

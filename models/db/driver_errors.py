@@ -8,6 +8,8 @@ opening a new connection (its greeting included) by `DB_CONNECT_TIMEOUT`.
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 from types import TracebackType
 
 import pymysql
@@ -80,6 +82,11 @@ def _connect_error(exc: BaseException) -> DatabaseUnavailable:
         return CredentialsRejected(str(exc))
     if code == UNKNOWN_DATABASE:
         return UnknownDatabase(str(exc))
+    cause = exc.__cause__
+    # A TLS failure is an OSError too, but our own message (models/db/tls.py) says why.
+    if isinstance(cause, OSError) and not isinstance(cause, ssl.SSLError) and cause.errno:
+        # The driver's own message names the host only, and says nothing of why.
+        return DatabaseUnavailable(f"cannot connect: {os.strerror(cause.errno).lower()}")
     return DatabaseUnavailable(f"cannot connect or set up: {exc!r}")
 
 

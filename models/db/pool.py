@@ -55,8 +55,15 @@ class ConnectionPool:
         self._turns = asyncio.Semaphore(settings.db_pool_max)
 
     async def open(self) -> None:
-        """Open a first connection now, setting the database up; DatabaseUnavailable if down."""
-        pool, conn = await self.acquire()
+        """Open a first connection now, setting the database up; DatabaseUnavailable if down.
+
+        Its message starts with the server's host:port, which the driver's may lack.
+        """
+        try:
+            pool, conn = await self.acquire()
+        except DatabaseUnavailable as exc:
+            where = self._credentials.current()
+            raise type(exc)(f"{where.host}:{where.port}: {exc}") from exc
         self.release(pool, conn)
 
     async def acquire(self) -> tuple[aiomysql.Pool, Connection]:
@@ -111,6 +118,8 @@ class ConnectionPool:
         try:
             return await self._acquire_from_pool()
         except CredentialsRejected:
+            if not self._settings.aws_mode:
+                raise  # local settings cannot change under a running process
             # The password may have been rotated: read it again, retry once.
             await self._reload_credentials()
             return await self._acquire_from_pool()

@@ -10,7 +10,16 @@ import time
 import pytest
 
 from config.credentials import Credentials
-from config.log import LineFormatter, RequestIdFilter, mask_email, request_id_var
+from config.log import (
+    LineFormatter,
+    RequestIdFilter,
+    line_format,
+    mask_email,
+    mask_emails_in,
+    mask_path,
+    request_id_var,
+    setup_logging,
+)
 from config.settings import LogFormat, Settings
 from routes.edge import LOGGER_NAME, AccessLog
 
@@ -84,3 +93,70 @@ def test_emails_are_masked(email: str, masked: str) -> None:
 def test_credentials_never_show_their_password() -> None:
     credentials = Credentials("db", 3306, "app", "schoolapp", "s3cr3t-pw")
     assert "s3cr3t-pw" not in repr(credentials)
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "GET /x 200\r\nINFO forged line",
+        "GET /x\n2099-01-01 INFO admin ok",
+        "\x1b[2J\x1b]0;pwned\x07",
+    ],
+)
+def test_text_lines_escape_control_characters_in_messages_and_fields(forged: str) -> None:
+    # A request path is the client's text: raw CR, LF or ESC would forge lines or
+    # drive the terminal reading the log.
+    line = LineFormatter("text").format(record(forged, path=forged, **{"k\n": "v"}))
+    assert "\n" not in line
+    assert "\r" not in line
+    assert "\x1b" not in line
+    assert "\x07" not in line
+    assert "\\r\\n" in line or "\\n" in line or "\\x1b" in line
+
+
+def test_a_trace_keeps_its_lines_but_not_their_control_characters() -> None:
+    error = ValueError("bad\r\x1b[31m input")
+    entry = record("failed")
+    entry.exc_info = (ValueError, error, None)
+    line = LineFormatter("text").format(entry)
+    assert "\nValueError: bad\\r\\x1b[31m input" in line
+    assert "\r" not in line
+    assert "\x1b" not in line
+
+
+def test_the_part_of_an_address_before_an_apostrophe_is_masked_too() -> None:
+    text = "rejected jose.o'brien@example.com and 'ada@example.com'"
+    assert mask_emails_in(text) == "rejected j***@example.com and '***@example.com'"
+    assert "brien" not in mask_emails_in(text)
+
+
+@pytest.mark.parametrize(("tty", "expected"), [(True, "text"), (False, "json")])
+def test_unset_log_format_is_text_on_a_terminal_and_json_otherwise(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, expected: str
+) -> None:
+    monkeypatch.setattr("sys.stdout.isatty", lambda: tty)
+    assert line_format(Settings()) == expected
+    assert line_format(Settings(log_format="json")) == "json"
+
+
+def test_alembics_setup_plugin_lines_are_quiet() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup_logging(Settings(log_level="info"))
+        assert not logging.getLogger("alembic.runtime.plugins").isEnabledFor(logging.INFO)
+        assert logging.getLogger("alembic.runtime.migration").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:], root.level = handlers, level
+
+
+def test_an_unrouted_path_is_masked_on_the_access_line() -> None:
+    path = "/api/jane.doe@example.com/555-123-4567/" + "x" * 300
+    masked = mask_path(path)
+    assert "jane.doe" not in masked
+    assert "555" not in masked
+    assert "4567" not in masked
+    assert masked.startswith(
+        "/***@example.com/***-***-***/"
+    )  # "/api/jane.doe" reads as a local part
+    assert len(masked) <= 103

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -31,7 +32,7 @@ def test_defaults_serve_the_local_database() -> None:
     assert settings.db_password.get_secret_value() == ""
     assert settings.aws_region == "us-east-1"
     assert settings.programs == DEFAULT_PROGRAMS
-    assert (settings.log_level, settings.log_format) == ("info", "json")
+    assert (settings.log_level, settings.log_format) == ("info", "auto")
     assert not settings.aws_mode
 
 
@@ -137,3 +138,36 @@ def test_settings_built_in_code_need_a_secret_beside_parameters() -> None:
     with pytest.raises(ValidationError, match=r"is required when a PARAM_\* variable") as caught:
         Settings(param_db_name_path="/schoolapp/db")
     assert caught.value.errors()[0]["ctx"]["variable"] == "DB_SECRET_ARN"
+
+
+@pytest.mark.parametrize("variable", ["CORS_ORIGINS", "STAFF_CORS_ORIGINS"])
+@pytest.mark.parametrize("value", ["example.com", "https://a.example,b.example", "ftp://a.example"])
+def test_an_origin_without_its_scheme_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    # It would match no browser's Origin header: every cross-origin call would fail.
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match="is not an origin: write scheme://host") as caught:
+        load_settings()
+    assert caught.value.variable == variable
+
+
+def test_staff_routes_never_take_any_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STAFF_CORS_ORIGINS", "https://tool.example,*")
+    with pytest.raises(ConfigError, match="exact origins") as caught:
+        load_settings()
+    assert caught.value.variable == "STAFF_CORS_ORIGINS"
+    monkeypatch.setenv("STAFF_CORS_ORIGINS", "https://tool.example")
+    monkeypatch.setenv("CORS_ORIGINS", "*")
+    assert load_settings().cors_origins == ("*",)
+
+
+def test_a_dot_env_file_is_read_and_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("PORT=3999\nDB_NAME=from_dot_env\nNOT_OURS=1\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PORT", raising=False)
+    monkeypatch.setenv("DB_NAME", "from_environment")
+    settings = load_settings()
+    assert (settings.port, settings.db_name) == (3999, "from_environment")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import httpx
 import jsonschema
 import pytest
@@ -9,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
+import controllers.docs
 from config.settings import DEFAULT_PROGRAMS, Settings
 from controllers.docs import openapi_document
 from index import VERSION, create_app
@@ -65,9 +69,45 @@ async def test_the_docs_page_is_served_with_its_own_assets(client: httpx.AsyncCl
     page = await client.get("/docs")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert "/openapi.json" in page.text
     assert "http" not in page.text.split("<body>")[1]  # nothing fetched from elsewhere
+    assert "<script>" not in page.text  # no inline script: the CSP allows none
+    init = await client.get("/docs/assets/swagger-init.js")
+    assert init.status_code == 200
+    assert '"/openapi.json"' in init.text
     for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"):
         response = await client.get(asset)
         assert response.status_code == 200
         assert len(response.content) > 10_000
+
+
+async def test_the_docs_page_forbids_framing_and_inline_script(client: httpx.AsyncClient) -> None:
+    csp = (await client.get("/docs")).headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["script-src"] == "'self'"
+    assert directives["default-src"] == "'none'"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/docs/assets/index.html",  # a second Swagger UI, with a URL bar and the petstore
+        "/docs/assets/oauth2-redirect.html",
+        "/docs/assets/swagger-ui-bundle.js.map",
+        "/docs/assets/swagger-ui.css.map",
+        "/docs/assets/swagger-initializer.js",
+        "/docs/assets/",
+    ],
+)
+async def test_only_the_files_the_page_loads_are_served(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    assert (await client.get(path)).status_code == 404
+
+
+def test_the_vendored_swagger_ui_is_5_and_matches_its_checksums() -> None:
+    folder = Path(controllers.docs.__file__).parent / "swagger_ui"
+    assert (folder / "VERSION").read_text().startswith("swagger-ui-dist 5.")
+    for line in (folder / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ")
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -259,3 +260,33 @@ async def test_an_unexpected_failure_is_a_500_with_request_id_and_no_sql(
         }
         assert "column" not in response.text.lower()
         assert "users" not in response.text
+
+
+async def test_a_failed_lookup_after_a_taken_email_leaves_no_address_in_the_log(
+    make_settings: SettingsFactory,
+    mysql: MySQLTarget,
+    database: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A user that may INSERT an applicant but not read one back: the lookup that
+    # follows a duplicate fails for real, and its traceback is logged.
+    body = registration()
+    async with serve(make_settings()) as client:
+        assert (await client.post("/api/register", json=body)).status_code == 201
+    user, password = f"ins_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    mysql.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (password,))
+    try:
+        mysql.execute(f"GRANT INSERT ON `{database}`.users TO '{user}'@'%'")
+        mysql.execute(f"GRANT SELECT ON `{database}`.alembic_version TO '{user}'@'%'")
+        restricted = make_settings(db_user=user, db_password=password, mail_backend="off")
+        async with serve(restricted) as client:
+            answer = await client.post("/api/register", json={**body, "name": "Someone Else"})
+    finally:
+        mysql.drop_user(user)
+    assert answer.status_code == 500
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors, "the failed lookup was not logged"
+    logged = "\n".join(logging.Formatter().format(r) for r in caplog.records)
+    assert "Traceback" in logged
+    assert body["email"] not in logged
+    assert body["email"].split("@")[0] not in logged

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from controllers.registration import KEY_PATTERN
 from tests.support.app_client import CORS_ORIGIN, SettingsFactory, serve
 from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import registration
@@ -319,3 +321,20 @@ async def test_refused_keyed_requests_add_no_rows(
         )
         assert answer.status_code == 409
     assert mysql.execute("SELECT COUNT(*) FROM idempotency_keys", database=database) == before
+
+
+@pytest.mark.parametrize("spaced", ['"k1 "', '" k1"', '"k1  "'])
+async def test_a_key_with_a_space_at_either_end_is_refused_not_taken_for_another(
+    client: httpx.AsyncClient, mysql: MySQLTarget, database: str, spaced: str
+) -> None:
+    # The key column's collation ignores trailing spaces: "k1 " would be k1's key.
+    bare = f"k1-{uuid.uuid4().hex}"
+    key = spaced.replace("k1", bare)
+    first = await client.post(REGISTER, json=registration(), headers=keyed(f'"{bare}"'))
+    assert first.status_code == 201
+    other = await client.post(REGISTER, json=(body := registration()), headers=keyed(key))
+    assert other.status_code == 400
+    assert other.json() == {"error": "Idempotency-Key must not begin or end with a space"}
+    assert users(mysql, database, body["email"]) == []
+    assert re.fullmatch(KEY_PATTERN, key) is None
+    assert re.fullmatch(KEY_PATTERN, f'"{bare}"') is not None

@@ -121,3 +121,15 @@ def test_an_export_the_client_abandons_is_audited_as_incomplete(
     assert json.loads(str(detail)) == {"complete": False}
     assert isinstance(row_count, int)
     assert row_count < 20 * BATCH_ROWS
+
+
+async def test_head_answers_the_headers_without_exporting_or_auditing(staff: Staff) -> None:
+    seed(staff.mysql, staff.database, spaced(3, datetime(2025, 3, 1)))
+    response = await staff.client.head(EXPORT, headers=staff.auth)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"].startswith("attachment; filename=")
+    assert response.content == b""
+    assert staff.audit() == []
+    refused = await staff.client.head(EXPORT)
+    assert refused.status_code == 401

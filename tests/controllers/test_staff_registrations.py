@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from datetime import datetime, timedelta
 
 import pytest
@@ -186,3 +187,18 @@ async def test_every_list_writes_one_audit_row_without_the_search_text(staff: St
         "limit": 10,
     }
     assert "Ada" not in detail
+
+
+@pytest.mark.parametrize("limit", ["9" * 4400, "0" * 4400, "1" + "0" * 4400])
+async def test_a_limit_of_4400_digits_is_a_400_not_a_500(
+    staff: Staff, caplog: pytest.LogCaptureFixture, limit: str
+) -> None:
+    # int() refuses over 4,300 digits with a ValueError: the length is checked first.
+    response = await staff.get(LIST, limit=limit)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "limit must be a whole number from 1 to 500"},
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    padded = (await staff.get(LIST, limit="0" * 4400 + "2")).json()
+    assert len(padded["registrations"]) <= 2

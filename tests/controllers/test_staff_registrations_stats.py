@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,8 @@ from tests.support.payloads import registration
 from tests.support.staff import Staff, row, seed
 
 pytestmark = pytest.mark.anyio
+
+STATS = "/api/registrations/stats"
 
 T0 = datetime(2025, 3, 1, 9, 0, 0)
 
@@ -179,3 +182,15 @@ async def test_the_audit_trail_is_read_newest_first_a_page_at_a_time(staff: Staf
     assert actions[-2:] == ["audit.read", "audit.read"]
     bad = await staff.get("/api/audit", cursor="abc")
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("until", ["0001-01-01", "0001-01-29T23:59:59"])
+async def test_an_until_with_no_30_days_before_it_is_a_400(
+    staff: Staff, caplog: pytest.LogCaptureFixture, until: str
+) -> None:
+    response = await staff.get(STATS, until=until)
+    assert response.status_code == 400
+    assert response.json() == {"error": "until leaves no 30 days before it: give since too"}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    ok = await staff.get(STATS, since="0001-01-01", until=until)
+    assert ok.status_code == 200

@@ -23,16 +23,21 @@ async def spin(seconds: float) -> None:
 
 
 async def test_a_computing_process_is_busy_and_an_idle_one_is_not() -> None:
-    load = CpuLoad(busy_above=0.75)
+    # What share of a core a spinning process gets depends on what else the machine
+    # runs (a shared CI host: half a core or less); the signal must report that share.
+    load = CpuLoad(busy_above=0.3)
     load.start()
     try:
         await asyncio.sleep(1.0)
         assert not load.busy
         assert load.share < 0.2
 
+        cpu, wall = time.process_time(), time.monotonic()
         await spin(1.5)
+        got = (time.process_time() - cpu) / (time.monotonic() - wall)
+        assert got > 0.3, f"the machine gave this test {got:.0%} of a core: too busy to tell"
         assert load.busy
-        assert load.share > 0.75
+        assert abs(load.share - got) < 0.25
 
         await asyncio.sleep(1.5)
         assert not load.busy

@@ -263,3 +263,29 @@ def test_retries_wait_longer_each_time_with_jitter_and_a_cap() -> None:
 def test_a_failing_loop_waits_twice_as_long_each_round_up_to_30_s() -> None:
     waits = [WorkerTimings().outage_wait(failures) for failures in range(1, 7)]
     assert waits == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+
+
+async def test_below_one_email_a_minute_a_claim_outlasts_its_wait_for_the_rate(
+    make_settings: SettingsFactory, fresh_database: str, mysql: MySQLTarget
+) -> None:
+    # At one email every 2 minutes the second waits 2 minutes after its claim: a
+    # 60 s lease would let another worker claim and send it too.
+    settings = make_settings(db_name=fresh_database, mail_rate=1 / 120)
+    async with serve(settings) as client:
+        first = await register(client)
+        await wait_for_async(
+            lambda: row_if(mysql, fresh_database, first["id"], "sent"), 10, "the first email"
+        )
+        second = await register(client)
+
+        def claimed() -> list[tuple[object, ...]]:
+            return mysql.execute(
+                "SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(3), due_at) FROM mail_outbox"
+                " WHERE user_id = %s AND claim IS NOT NULL",
+                (second["id"],),
+                database=fresh_database,
+            )
+
+        await wait_for_async(lambda: bool(claimed()), 10, "the second email's claim")
+        [(lease_left,)] = claimed()
+    assert int(str(lease_left)) > 120 + 5  # the wait for its turn, and the send after it

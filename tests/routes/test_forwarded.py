@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 
 import httpx
 import pytest
@@ -121,7 +122,8 @@ def test_uvicorn_rewrites_no_client_from_the_header(monkeypatch: pytest.MonkeyPa
             """Serves nothing: only the configuration is under test."""
 
     monkeypatch.setattr(server, "DrainingServer", Recorder)
-    server.serve(Starlette(), Settings())
+    with socket.socket() as sock:
+        server.serve(Starlette(), Settings(), sock)
 
     [config] = configs
     assert config.proxy_headers is False

@@ -33,8 +33,8 @@ async def test_the_staff_prefixes_hold_every_route_that_wants_a_key_and_no_other
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        # Redirected to the route without the slash (a Mount there would answer 404).
-        ("GET", "/api/registrations/", 307),
+        # Paths are exact: no redirect (it would be built from the Host header).
+        ("GET", "/api/registrations/", 404),
         ("GET", "/api/registrationsx", 404),
         ("GET", "/api/registrations/not-a-uuid", 404),
         ("DELETE", "/api/registrations/stats", 405),
@@ -46,3 +46,12 @@ async def test_beside_the_staff_routes_is_a_404_or_a_405(
 ) -> None:
     response = await client.request(method, path)
     assert response.status_code == status
+
+
+@pytest.mark.parametrize("path", ["/api/programs/", "/api/register/", "/docs/"])
+async def test_a_trailing_slash_is_a_404_never_a_redirect_to_the_host_header(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path, headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "location" not in response.headers
