@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
+from controllers.console import CONSOLE_PATH, ConsoleFiles, page
 from controllers.docs import ASSETS_PATH, DocsController
 from controllers.health import ReadinessController, health
 from controllers.programs import ProgramsController
@@ -43,4 +44,6 @@ def build_routes(
         Route("/openapi.json", docs.openapi, methods=["GET"]),
         Route("/docs", docs.page, methods=["GET"]),
         Mount(ASSETS_PATH, StaticFiles(directory=swagger_ui_path)),
+        Route(CONSOLE_PATH, page, methods=["GET"]),
+        Mount(CONSOLE_PATH, ConsoleFiles()),
     ]
