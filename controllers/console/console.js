@@ -83,15 +83,20 @@ function rangeProblem() {
   return null;
 }
 
+const latest = new Map(); // the newest call of each loader: an older answer arriving late is dropped
+
 // Run `load`, showing an API error in `where`; a sign-out or a stale answer ends it quietly.
-async function guarded(where, load) {
+async function guarded(where, load, slot = where) {
   const generation = state.generation;
+  const call = (latest.get(slot) ?? 0) + 1;
+  latest.set(slot, call);
+  const current = () => generation === state.generation && latest.get(slot) === call;
   where.textContent = "";
   try {
     const render = await load();
-    if (generation === state.generation) render();
+    if (current()) render();
   } catch (failure) {
-    if (failure instanceof SignedOut || generation !== state.generation) return;
+    if (failure instanceof SignedOut || !current()) return;
     where.textContent = failure instanceof ApiError ? failure.message : String(failure.message);
   }
 }
@@ -413,7 +418,7 @@ view.download.addEventListener("click", async () => {
       setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
       view.status.textContent = `Downloaded ${name}.`;
     };
-  });
+  }, "download");
   if (view.registrationsError.textContent) view.status.textContent = "";
   view.download.disabled = false;
 });
