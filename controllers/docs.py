@@ -26,7 +26,7 @@ from controllers.registration_form import RegistrationForm
 from controllers.staff_params import DEFAULT_LIMIT, MAX_LIMIT, MAX_PREFIX, MAX_PROGRAM
 from models.registrations import Registration
 
-__all__ = ["ASSETS_PATH", "DocsController", "openapi_document"]
+__all__ = ["ASSETS_PATH", "NOT_API", "DocsController", "openapi_document"]
 
 ASSETS_PATH = "/docs/assets"
 
@@ -328,13 +328,18 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
 }
 
 
+# Routes that are deliberately not in the document: the staff console's page is HTML for
+# people, not an operation a client calls (the console itself calls the documented routes).
+NOT_API = frozenset({"console"})
+
+
 def _paths(routes: Sequence[BaseRoute], prefix: str = "") -> dict[str, dict[str, Any]]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         if isinstance(route, Mount):
             for path, item in _paths(route.routes, prefix + route.path).items():
                 paths.setdefault(path, {}).update(item)
-        elif isinstance(route, Route) and route.include_in_schema:
+        elif isinstance(route, Route) and route.include_in_schema and route.name not in NOT_API:
             if route.name not in _OPERATIONS:
                 raise LookupError(f"route {route.name!r} ({route.path}) has no operation here")
             # HEAD comes with GET; one method a route keeps the name a unique operationId.

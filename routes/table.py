@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
+from controllers.console import CONSOLE_PATH, ConsoleFiles, page
 from controllers.docs import ASSETS_PATH, DocsController
 from controllers.health import ReadinessController, health
 from controllers.registration import ProgramsController, RegistrationController
@@ -64,4 +65,7 @@ def build_routes(
         Route("/openapi.json", docs.openapi, methods=["GET"], name="openapi"),
         Route("/docs", docs.page, methods=["GET"], name="docs"),
         Mount(ASSETS_PATH, StaticFiles(directory=swagger_ui_path)),
+        # The staff console: files for a browser, not API operations (controllers/docs.py).
+        Route(CONSOLE_PATH, page, methods=["GET"], name="console"),
+        Mount(CONSOLE_PATH, ConsoleFiles(), name="consoleFiles"),
     ]
