@@ -17,7 +17,9 @@ def test_a_key_is_shown_once_and_stored_only_as_its_hash(
 ) -> None:
     environment = mysql.environment(fresh_database)
 
-    created = run_cli(["keys", "create", "--name", "admissions-laptop"], environment)
+    created = run_cli(
+        ["keys", "create", "--name", "admissions-laptop", "--role", "admin"], environment
+    )
 
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
@@ -45,7 +47,10 @@ def test_keys_are_revoked_by_name_or_id_and_audited(
 ) -> None:
     environment = mysql.environment(fresh_database)
     for name in ("laptop", "registrar"):
-        assert run_cli(["keys", "create", "--name", name], environment).returncode == 0
+        assert (
+            run_cli(["keys", "create", "--name", name, "--role", "admin"], environment).returncode
+            == 0
+        )
     [(registrar_id,)] = mysql.execute(
         "SELECT id FROM staff_keys WHERE name = 'registrar'", database=fresh_database
     )
@@ -79,11 +84,16 @@ def test_bad_names_and_unknown_keys_get_a_clear_error_and_change_nothing(
     mysql: MySQLTarget, fresh_database: str
 ) -> None:
     environment = mysql.environment(fresh_database)
-    assert run_cli(["keys", "create", "--name", "laptop"], environment).returncode == 0
+    assert (
+        run_cli(["keys", "create", "--name", "laptop", "--role", "admin"], environment).returncode
+        == 0
+    )
 
-    duplicate = run_cli(["keys", "create", "--name", "laptop"], environment)
-    digits = run_cli(["keys", "create", "--name", "1234"], environment)
-    hostile = run_cli(["keys", "create", "--name", "x'; DROP TABLE users; --"], environment)
+    duplicate = run_cli(["keys", "create", "--name", "laptop", "--role", "admin"], environment)
+    digits = run_cli(["keys", "create", "--name", "1234", "--role", "admin"], environment)
+    hostile = run_cli(
+        ["keys", "create", "--name", "x'; DROP TABLE users; --", "--role", "admin"], environment
+    )
     unknown = run_cli(["keys", "revoke", "nobody"], environment)
 
     assert (duplicate.returncode, duplicate.stdout) == (1, "")
@@ -109,7 +119,9 @@ def test_keys_are_created_in_aws_mode_from_parameters_and_secret(
             # The test server has no TLS; AWS mode's default (the RDS bundle) is the image's.
             "DB_SSL_MODE": "disabled",
         }
-        created = run_cli(["keys", "create", "--name", "aws-laptop"], environment)
+        created = run_cli(
+            ["keys", "create", "--name", "aws-laptop", "--role", "admin"], environment
+        )
     finally:
         mysql.drop_user(user)
 

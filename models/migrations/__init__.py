@@ -5,4 +5,4 @@ same. HEAD names the newest step: a start-up whose database already records it
 needs no Alembic at all (tests/models/test_migrations.py checks it matches).
 """
 
-HEAD = "0004_mail_outbox"
+HEAD = "0005_staff_key_roles"
