@@ -22,13 +22,16 @@ from controllers.registration import ProgramsController, RegistrationController
 from controllers.staff_audit import AuditController
 from controllers.staff_auth import StaffAuth
 from controllers.staff_export import ExportController
+from controllers.staff_key import StaffKeyController
 from controllers.staff_registrations import StaffRegistrationsController
+from controllers.staff_xlsx import XlsxExportController
 from mail import build_mail_worker
 from models.db import Database
 from models.migrations.startup import StartupMigrations
 from models.schema import create_database
 from routes.cors import CORSByPath
 from routes.edge import AccessLog, Edge, HealthProbe
+from routes.no_store import NoStoreByPath
 from routes.table import STAFF_PATH_PREFIXES, build_routes
 
 VERSION = "1.0.0"
@@ -64,6 +67,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
 
     middleware = [
         Middleware(Edge, access_log=AccessLog(settings), max_body_bytes=MAX_BODY_BYTES),
+        Middleware(NoStoreByPath, prefixes=STAFF_PATH_PREFIXES),
     ]
     if settings.cors_origins or settings.staff_cors_origins:
         middleware.append(
@@ -76,19 +80,22 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         )
     middleware.append(Middleware(HealthProbe))
     staff_auth = StaffAuth(database)
+    program_values = [p.value for p in settings.programs]
     routes = build_routes(
         registration=RegistrationController(
             database,
-            [p.value for p in settings.programs],
+            program_values,
             replay_window=timedelta(seconds=settings.replay_window_seconds),
             on_registered=mail.registered if mail is not None else None,
         ),
         readiness=ReadinessController(database),
         programs=ProgramsController(settings.programs),
         docs=DocsController(settings.programs, VERSION),
-        staff=StaffRegistrationsController(database, staff_auth),
-        export=ExportController(database, staff_auth),
+        staff=StaffRegistrationsController(database, staff_auth, program_values),
+        export=ExportController(database, staff_auth, program_values),
+        xlsx=XlsxExportController(database, staff_auth, settings.programs, settings.school_zone),
         audit=AuditController(database, staff_auth),
+        key=StaffKeyController(database, staff_auth),
     )
     app = Starlette(
         routes=routes,

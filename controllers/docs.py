@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from config.settings import Program
 from controllers.registration import KEY_PATTERN
 from controllers.registration_form import RegistrationForm
-from controllers.staff_params import DEFAULT_LIMIT, MAX_LIMIT, MAX_PREFIX, MAX_PROGRAM
+from controllers.staff_params import DEFAULT_LIMIT, MAX_LIMIT, MAX_PROGRAM, MAX_SEARCH
 from models.registrations import Registration
 
 __all__ = ["ASSETS_PATH", "NOT_API", "DocsController", "openapi_document"]
@@ -88,6 +88,7 @@ class RegistrationPage(BaseModel):
 
     registrations: list[Registration]
     next: str | None = Field(description="Pass as `cursor` for the next page.")
+    total: int = Field(description="How many registrations match the filters, all pages.")
 
 
 class ProgramCount(BaseModel):
@@ -105,11 +106,22 @@ class DayCount(BaseModel):
 
 
 class EmailCounts(BaseModel):
-    """Confirmation emails by outcome, all time; `pending` includes those being sent."""
+    """Confirmation emails of the range's registrations by outcome; `pending` includes
+    those being sent; `bounced` and `complained` are SES's later verdicts."""
 
     pending: int
     sent: int
     failed: int
+    bounced: int
+    complained: int
+
+
+class StaffKeyInfo(BaseModel):
+    """The caller's own staff key: its name, what it may do, when it expires (null: never)."""
+
+    name: str
+    role: Literal["viewer", "admin"]
+    expires_at: datetime | None
 
 
 class RegistrationStats(BaseModel):
@@ -151,6 +163,7 @@ _ANSWERS: list[type[BaseModel]] = [
     RegistrationPage,
     RegistrationStats,
     AuditPage,
+    StaffKeyInfo,
 ]
 _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (RegistrationForm, "validation"),
@@ -160,7 +173,7 @@ _SECURITY_SCHEMES = {
     "staffKey": {
         "type": "http",
         "scheme": "bearer",
-        "description": "A staff key from `python index.py keys create --name NAME`.",
+        "description": "A staff key from `python index.py keys create --name NAME --role ROLE`.",
     }
 }
 
@@ -203,11 +216,12 @@ _IDEMPOTENCY_KEY = {
 }
 _TIME = "ISO 8601 date or date-time, UTC unless an offset is given"
 _FILTERS = [
-    _query("program", "Only this program.", {"type": "string", "maxLength": MAX_PROGRAM}),
+    _query("program", "Only this program (one of /api/programs; another is a 400).",
+           {"type": "string", "maxLength": MAX_PROGRAM}),
     _query("since", f"Created at or after ({_TIME}; a date: from its start).", {"type": "string"}),
     _query("until", f"Created at or before ({_TIME}; a date: its whole day).", {"type": "string"}),
-    _query("q", "Prefix of the name or email, any case.", {"type": "string",
-           "maxLength": MAX_PREFIX}),
+    _query("q", "Any part of the name, email or phone, ignoring case, accents and punctuation.",
+           {"type": "string", "maxLength": MAX_SEARCH}),
 ]  # fmt: skip
 _PAGE = [
     _query("limit", "Rows a page.", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
@@ -216,6 +230,7 @@ _PAGE = [
 ]  # fmt: skip
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 _BAD_INPUT = {"400": _error("A parameter cannot be read (the message says which).")}
+_ADMIN_ONLY = {"403": _error("A viewer's key: only an admin's may do this.")}
 
 
 def _staff(summary: str, ok: dict[str, dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -223,7 +238,7 @@ def _staff(summary: str, ok: dict[str, dict[str, Any]], **extra: Any) -> dict[st
         **ok,
         "401": _json(
             ErrorBody,
-            "No staff key, or an unknown or revoked one.",
+            "No staff key, or an unknown, revoked or expired one.",
             headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
         ),
         "503": _error("Database unavailable; see Retry-After."),
@@ -276,6 +291,10 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
         "summary": "The programs an applicant can choose",
         "responses": {"200": _json(ProgramList, "The configured programs in order.")},
     },
+    "staffKey": _staff(
+        "The caller's own key: name, role and expiry",
+        {"200": _json(StaffKeyInfo, "The key.")},
+    ),
     "listRegistrations": _staff(
         "Registrations, newest first, a page at a time",
         {"200": _json(RegistrationPage, "One page."), **_BAD_INPUT},
@@ -292,6 +311,21 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
         },
         parameters=_FILTERS,
     ),
+    "exportSpreadsheet": _staff(
+        "Every matching registration as an .xlsx spreadsheet, by date, in the school's zone",
+        {
+            "200": {
+                "description": "One sheet: typed cells (text, or a date), never a formula.",
+                "content": {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                        "schema": {"type": "string", "format": "binary"}
+                    }
+                },
+            },
+            **_BAD_INPUT,
+        },
+        parameters=_FILTERS,
+    ),
     "registrationStats": _staff(
         "Totals per program and per UTC day (the last 30 days by default)",
         {"200": _json(RegistrationStats, "The totals."), **_BAD_INPUT},
@@ -299,12 +333,16 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
     ),
     "deleteRegistration": _staff(
         "Erase a registration (an applicant's request)",
-        {"204": {"description": "Erased."}, "404": _error("No registration has this id.")},
+        {
+            "204": {"description": "Erased."},
+            "404": _error("No registration has this id."),
+            **_ADMIN_ONLY,
+        },
         parameters=[_ID],
     ),
     "auditTrail": _staff(
         "The audit trail of staff actions, newest first",
-        {"200": _json(AuditPage, "One page."), **_BAD_INPUT},
+        {"200": _json(AuditPage, "One page."), **_BAD_INPUT, **_ADMIN_ONLY},
         parameters=_PAGE,
     ),
     "openapi": {

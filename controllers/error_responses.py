@@ -17,6 +17,7 @@ from starlette.responses import Response
 from config.errors import (
     DatabaseUnavailable,
     DuplicateEmail,
+    Forbidden,
     IdempotencyKeyReused,
     NotFound,
     RequestRejected,
@@ -31,6 +32,8 @@ logger = logging.getLogger("schoolapp.errors")
 RETRY_AFTER_SECONDS = "5"
 UNAVAILABLE = "Service temporarily unavailable, please try again"
 KEY_REUSED = "Idempotency-Key was already used with a different request body"
+
+FORBIDDEN = "This staff key may not do that"
 
 _HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed"}
 
@@ -80,6 +83,12 @@ async def unauthorized(request: Request, exc: Exception) -> Response:
     )
 
 
+async def forbidden(request: Request, exc: Exception) -> Response:
+    """403: the key is valid, its role does not allow this (a viewer erasing, say)."""
+    assert isinstance(exc, Forbidden)
+    return JsonResponse({"error": FORBIDDEN}, status_code=exc.status_code)
+
+
 async def not_found(request: Request, exc: Exception) -> Response:
     """404 for a resource the path names but that does not exist."""
     assert isinstance(exc, NotFound)
@@ -115,6 +124,7 @@ EXCEPTION_HANDLERS = {
     DuplicateEmail: duplicate_email,
     IdempotencyKeyReused: idempotency_key_reused,
     Unauthorized: unauthorized,
+    Forbidden: forbidden,
     NotFound: not_found,
     DatabaseUnavailable: database_unavailable,
     HTTPException: http_error,

@@ -92,7 +92,9 @@ class StreamThenClose(StreamingResponse):
 
 
 @dataclass
-class _Progress:
+class Progress:
+    """How far an export got: the rows in it, and whether it reached the end."""
+
     rows: int = 0
     complete: bool = False
 
@@ -106,15 +108,16 @@ def _cells(row: Registration) -> tuple[str, ...]:
 class ExportController:
     """Streams the registrations a staff member asked for."""
 
-    def __init__(self, db: Database, auth: StaffAuth) -> None:
+    def __init__(self, db: Database, auth: StaffAuth, programs: Sequence[str]) -> None:
         self._db = db
         self._auth = auth
+        self._programs = programs
 
     async def export(self, request: Request) -> Response:
         """200 text/csv, streamed; the same filters as the list."""
         key = await self._auth.authenticate(request)
-        filters = registration_filters(only(request.query_params, FILTERS))
-        progress = _Progress()
+        filters = registration_filters(only(request.query_params, FILTERS), self._programs)
+        progress = Progress()
 
         async def audit_export() -> None:
             detail = {**filters_detail(filters), "complete": progress.complete}
@@ -128,7 +131,7 @@ class ExportController:
             headers={"Content-Disposition": f'attachment; filename="registrations-{stamp}.csv"'},
         )
 
-    async def _chunks(self, filters: Filters, progress: _Progress) -> AsyncIterator[bytes]:
+    async def _chunks(self, filters: Filters, progress: Progress) -> AsyncIterator[bytes]:
         yield (BOM + csv_rows([HEADER])).encode()
         after: str | None = None
         while True:

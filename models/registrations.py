@@ -180,9 +180,32 @@ _ORDER = " ORDER BY created_at DESC, id DESC LIMIT %s"
 _PROGRAM = "program = %s"
 _SINCE = "created_at >= %s"
 _BEFORE = "created_at < %s"
-# '!' escapes LIKE's wildcards in the prefix; the column's _ci collation ignores case.
-_PREFIX = "(name LIKE %s ESCAPE '!' OR email LIKE %s ESCAPE '!')"
+# Search: the three fields joined by '|' (a search holds no '|', so it never spans two),
+# without the punctuation names, emails and phones hold, compared in utf8mb4_unicode_ci,
+# which ignores case and accents. That collation and REPLACE/CONCAT_WS are the same in
+# MySQL 8 and MariaDB. No index can serve a substring: it is a scan, measured in
+# docs/performance.md (bench/search.py); `users` may get no column or index of ours.
+SEARCH_IGNORES = (
+    " ",
+    "''",
+    "-",
+    ".",
+    "_",
+    "+",
+    "@",
+    "(",
+    ")",
+    ",",
+    "\N{RIGHT SINGLE QUOTATION MARK}",
+)
+_SEARCHED = "CONCAT_WS('|', name, email, phone)"
+for _mark in SEARCH_IGNORES:
+    _SEARCHED = f"REPLACE({_SEARCHED}, '{_mark}', '')"
+_SEARCH = f"{_SEARCHED} COLLATE utf8mb4_unicode_ci LIKE %s"
 _AFTER_CURSOR = "(created_at < %s OR (created_at = %s AND id < %s))"
+_AFTER_DATE = "(created_at > %s OR (created_at = %s AND id > %s))"
+_DATE_ORDER = " ORDER BY created_at, id LIMIT %s"
+_COUNT = "SELECT COUNT(*) FROM users WHERE {}"
 _AFTER_ID = "id > %s"
 _ID_ORDER = " ORDER BY id LIMIT %s"
 _TOTALS_BY_PROGRAM = (
@@ -200,12 +223,21 @@ DELETE_MAIL_OUTBOX = "DELETE FROM mail_outbox WHERE user_id = %s"
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Which rows: a program, a created_at range [since, before), a name or email prefix."""
+    """Which rows: a program, a created_at range [since, before), a search.
+
+    `search` holds letters and digits only (see `search_key`): it matches any part
+    of the name, email or phone, ignoring case, accents and punctuation.
+    """
 
     program: str | None = None
     since: datetime | None = None
     before: datetime | None = None
-    prefix: str | None = None
+    search: str | None = None
+
+
+def search_key(text: str) -> str:
+    """What a search looks for: its letters and digits ("O'Brien" -> "OBrien")."""
+    return "".join(c for c in text if c.isalnum())
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,19 +260,14 @@ def _where(filters: Filters, after: Position | None) -> tuple[str, list[object]]
     if filters.before is not None:
         clauses.append(_BEFORE)
         args.append(filters.before)
-    if filters.prefix is not None:
-        pattern = _like_prefix(filters.prefix)
-        clauses.append(_PREFIX)
-        args += [pattern, pattern]
+    if filters.search is not None:
+        # Letters and digits only: no LIKE wildcard to escape.
+        clauses.append(_SEARCH)
+        args.append(f"%{search_key(filters.search)}%")
     if after is not None:
         clauses.append(_AFTER_CURSOR)
         args += [after.created_at, after.created_at, after.id]
     return " AND ".join(clauses) or "TRUE", args
-
-
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-    return escaped + "%"
 
 
 async def page(
@@ -266,6 +293,29 @@ async def batch(
     if after_id is not None:
         where, args = f"{where} AND {_AFTER_ID}", [*args, after_id]
     rows = await db.fetch_all(f"{_SELECT} WHERE {where}{_ID_ORDER}", (*args, limit))
+    return [_registration(row) for row in rows]
+
+
+async def count(db: Database, filters: Filters) -> int:
+    """How many rows match `filters` (all pages together)."""
+    where, args = _where(filters, None)
+    row = await db.fetch_one(_COUNT.format(where), args)
+    return int(row[0]) if row is not None else 0
+
+
+async def by_date(
+    db: Database, filters: Filters, after: Position | None, limit: int
+) -> list[Registration]:
+    """Up to `limit` rows matching `filters`, oldest first, after `after` when given.
+
+    Each batch is its own query (no connection held between batches); without an
+    index on created_at each one scans the matching rows (docs/performance.md).
+    """
+    where, args = _where(filters, None)
+    if after is not None:
+        where = f"{where} AND {_AFTER_DATE}"
+        args += [after.created_at, after.created_at, after.id]
+    rows = await db.fetch_all(f"{_SELECT} WHERE {where}{_DATE_ORDER}", (*args, limit))
     return [_registration(row) for row in rows]
 
 

@@ -45,7 +45,7 @@ async def test_stats_count_per_program_and_per_utc_day(staff: Staff) -> None:
         ],
         "by_day": [{"day": "2025-03-01", "count": 2}, {"day": "2025-03-02", "count": 2}],
         # Rows older than the outbox (stored before emails existed) are owed none.
-        "emails": {"pending": 0, "sent": 0, "failed": 0},
+        "emails": {"pending": 0, "sent": 0, "failed": 0, "bounced": 0, "complained": 0},
     }
     [(_, action, detail, row_count, _)] = staff.audit()
     assert (action, row_count) == ("registrations.stats", 4)
@@ -71,7 +71,7 @@ async def test_stats_cover_the_last_30_days_by_default(staff: Staff) -> None:
 
 async def test_stats_count_the_confirmation_emails_by_outcome(staff: Staff) -> None:
     before = (await staff.get("/api/registrations/stats")).json()["emails"]
-    assert before == {"pending": 0, "sent": 0, "failed": 0}
+    assert before == {"pending": 0, "sent": 0, "failed": 0, "bounced": 0, "complained": 0}
 
     for _ in range(2):
         assert (await staff.client.post("/api/register", json=registration())).status_code == 201
@@ -83,7 +83,29 @@ async def test_stats_count_the_confirmation_emails_by_outcome(staff: Staff) -> N
             break
         await asyncio.sleep(0.1)
 
-    assert emails == {"pending": 0, "sent": 2, "failed": 0}
+    assert emails == {"pending": 0, "sent": 2, "failed": 0, "bounced": 0, "complained": 0}
+
+
+async def test_emails_are_counted_over_the_range_with_bounces_and_complaints(
+    staff: Staff,
+) -> None:
+    # What the step adding SES's verdicts will do; until then these statuses cannot exist.
+    staff.mysql.execute(
+        "ALTER TABLE mail_outbox MODIFY status"
+        " ENUM('pending', 'sent', 'failed', 'bounced', 'complained') NOT NULL DEFAULT 'pending'",
+        database=staff.database,
+    )
+    outbox = [("sent", T0), ("bounced", T0), ("complained", T0), ("bounced", T0),
+              ("failed", T0 + timedelta(days=40))]  # fmt: skip
+    for status, at in outbox:
+        staff.mysql.execute(
+            "INSERT INTO mail_outbox (user_id, status, due_at, created_at) VALUES (%s, %s, %s, %s)",
+            (str(uuid.uuid4()), status, at, at),
+            database=staff.database,
+        )
+    day = T0.date().isoformat()
+    emails = (await staff.get("/api/registrations/stats", since=day, until=day)).json()["emails"]
+    assert emails == {"pending": 0, "sent": 1, "failed": 0, "bounced": 2, "complained": 1}
 
 
 async def test_a_registration_is_erased_once_then_404(staff: Staff) -> None:
