@@ -47,6 +47,8 @@ const ACTIONS = {
   "registrations.export": "Exported registrations",
   "registrations.delete": "Erased a registration",
   "audit.read": "Read the audit trail",
+  "staff_key.read": "Signed in",
+  "staff_key.refused": "Key refused",
 };
 
 const state = {

@@ -1,8 +1,7 @@
 """The staff console at /staff in Debian's chromium, against the service and MariaDB.
 
-Tests marked xfail need the backend of issue 17 (GET /api/staff/key, `total`,
-substring search, the .xlsx, roles, expiry, bounced/complained counts): they run
-and must fail until it lands, then the strict xfail turns them into failures to unmark.
+The last tests need the backend of issue 17 (GET /api/staff/key, `total`, substring
+search, the .xlsx, roles, expiry, bounced/complained counts).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from tests.support.staff import make_key, row, seed
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 PAGE_SIZE = 25  # the console's page size
 PAGE_WEIGHT_BUDGET = 64 * 1024
-NEW_API = pytest.mark.xfail(strict=True, reason="backend of issue 17 not merged yet")
 COLUMNS = ["Name", "Email", "Phone", "Program", "Registered"]
 
 
@@ -118,7 +116,7 @@ def test_search_and_program_filter(page: Page, console: Console, screenshots: Pa
     sign_in(page, console)
     expect(table_rows(page)).to_have_count(3)
 
-    page.get_by_label("Search", exact=True).fill("GRA")  # today's API: a prefix, any case
+    page.get_by_label("Search", exact=True).fill("GRA")  # any part, any case
     expect(table_rows(page)).to_have_count(1)
     assert names(page) == ["Grace Hopper"]
     shot(page, screenshots, "searched")
@@ -404,16 +402,14 @@ def test_page_weight_of_the_first_load(page: Page, console: Console, figures: li
     assert total < PAGE_WEIGHT_BUDGET
 
 
-# ---- The backend of issue 17: expected to fail until it lands. ----
+# ---- The backend of issue 17. ----
 
 
-@NEW_API
 def test_whoami_shows_the_keys_name_and_role(page: Page, console: Console) -> None:
     sign_in(page, console)
     expect(page.get_by_text(f"Signed in as {ADMIN_NAME} (admin)")).to_be_visible(timeout=3000)
 
 
-@NEW_API
 def test_the_count_of_all_matches(page: Page, console: Console) -> None:
     start = utc_now() - timedelta(days=1)
     seed(
@@ -428,7 +424,6 @@ def test_the_count_of_all_matches(page: Page, console: Console) -> None:
     )
 
 
-@NEW_API
 def test_search_finds_any_part_ignoring_case_and_accents(page: Page, console: Console) -> None:
     start = utc_now() - timedelta(days=1)
     seed(
@@ -447,7 +442,6 @@ def test_search_finds_any_part_ignoring_case_and_accents(page: Page, console: Co
         assert names(page) == ["José O'Brien"]
 
 
-@NEW_API
 def test_download_spreadsheet_reads_back(
     page: Page, console: Console, screenshots: Path, tmp_path: Path
 ) -> None:
@@ -484,7 +478,6 @@ def test_download_spreadsheet_reads_back(
     assert not any("-Bob" in line or "Grace Hopper" in line for line in values)
 
 
-@NEW_API
 def test_a_viewer_sees_no_erase_and_the_api_refuses_it(
     page: Page, console: Console, screenshots: Path
 ) -> None:
@@ -509,7 +502,6 @@ def test_a_viewer_sees_no_erase_and_the_api_refuses_it(
     assert console.sql("SELECT id FROM users WHERE id = %s", (ada[0],)) == [(ada[0],)]
 
 
-@NEW_API
 def test_an_expired_key_is_signed_out_with_the_message(
     page: Page, console: Console, screenshots: Path
 ) -> None:
@@ -526,7 +518,6 @@ def test_an_expired_key_is_signed_out_with_the_message(
     shot(page, screenshots, "expired")
 
 
-@NEW_API
 def test_bounced_and_complained_emails_are_shown(page: Page, console: Console) -> None:
     sign_in(page, console)
     expect(page.locator("#emails dd[data-email=sent]")).to_be_visible()
