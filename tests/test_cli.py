@@ -208,7 +208,7 @@ def test_rotate_issues_the_names_next_key_and_revokes_the_old_one(
     assert KEY.fullmatch(new_key)
     assert new_key != old_key
     rows = key_rows(mysql, fresh_database)
-    assert [r[:3] + (r[4],) for r in rows] == [("jane", 0, "viewer", 1), ("jane", 1, "viewer", 0)]
+    assert [(*r[:3], r[4]) for r in rows] == [("jane", 0, "viewer", 1), ("jane", 1, "viewer", 0)]
     assert rows[1][5] == hashlib.sha256(new_key.encode()).digest()
     assert rows[1][3] is not None  # the old key's lifetime, from now
     assert (unknown.returncode, unknown.stderr) == (1, "no key named 'nobody'\n")
