@@ -107,14 +107,16 @@ def figures(pytestconfig: pytest.Config) -> list[str]:
     return pytestconfig.stash[FIGURES]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: the sync driver keeps an event loop running in this thread
+# while it lives, and the async tests that run after tests/browser in one session need it gone.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     """Playwright's driver (the browser is Debian's, never one it downloads)."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's chromium, headless."""
     if not Path(CHROMIUM).exists():
