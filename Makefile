@@ -13,8 +13,13 @@ CHECKOV_VENV := $(HOME)/.cache/schoolapp-checkov/$(shell sha256sum requirements-
 run: $(VENV)/.runtime  ## serve on :3000 against the local MariaDB (database schoolapp)
 	$(BIN)/python index.py
 
-test: $(VENV)/.dev  ## the whole suite against a real MySQL-compatible server
+test: $(VENV)/.dev tests/browser/node_modules/.installed  ## the whole suite against a real MySQL-compatible server
 	$(BIN)/pytest
+
+# The console's browser tests: Debian's chromium and axe-core (npm), installed once.
+tests/browser/node_modules/.installed: tests/browser/package-lock.json
+	bash .ci/browser-deps
+	touch $@
 
 lint: $(VENV)/.dev $(CHECKOV_VENV)/.installed  ## ruff, ruff format, mypy --strict, cfn-lint, checkov
 	$(BIN)/ruff check $(CODE)

@@ -25,7 +25,9 @@ from controllers.registration import ProgramsController, RegistrationController
 from controllers.staff_audit import AuditController
 from controllers.staff_auth import StaffAuth
 from controllers.staff_export import ExportController
+from controllers.staff_key import StaffKeyController
 from controllers.staff_registrations import StaffRegistrationsController
+from controllers.staff_xlsx import XlsxExportController
 from mail import build_mail_worker
 from models import mail_outbox
 from models.db import Database
@@ -81,6 +83,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
             max_body_bytes=MAX_BODY_BYTES,
             proxies=TrustedProxies(settings.trusted_proxies),
             body_timeout=settings.body_timeout_seconds,
+            no_store_prefixes=STAFF_PATH_PREFIXES,
         ),
     ]
     if settings.cors_origins or settings.staff_cors_origins:
@@ -94,10 +97,11 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         )
     middleware.append(Middleware(HealthProbe))
     staff_auth = StaffAuth(database)
+    program_values = [p.value for p in settings.programs]
     routes = build_routes(
         registration=RegistrationController(
             database,
-            [p.value for p in settings.programs],
+            program_values,
             replay_window=timedelta(seconds=settings.replay_window_seconds),
             limits=RegistrationLimits(settings.rate_limit_register, settings.rate_limit_mismatch),
             on_registered=mail.registered if mail is not None else None,
@@ -105,9 +109,11 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         readiness=ReadinessController(database),
         programs=ProgramsController(settings.programs),
         docs=DocsController(settings.programs, VERSION),
-        staff=StaffRegistrationsController(database, staff_auth),
-        export=ExportController(database, staff_auth),
+        staff=StaffRegistrationsController(database, staff_auth, program_values),
+        export=ExportController(database, staff_auth, program_values),
+        xlsx=XlsxExportController(database, staff_auth, settings.programs, settings.school_zone),
         audit=AuditController(database, staff_auth),
+        key=StaffKeyController(database, staff_auth),
     )
     app = Starlette(
         routes=routes,

@@ -218,7 +218,9 @@ def main() -> None:
         began = time.perf_counter()
         seed(env, options.rows)
         print(f"seeded {options.rows:,} rows in {time.perf_counter() - began:.1f} s")
-        key = run_index(["keys", "create", "--name", "bench-export"], env).strip()
+        key = run_index(
+            ["keys", "create", "--name", "bench-export", "--role", "viewer"], env
+        ).strip()
         port = free_port()
         with log.open("wb") as out:
             service = subprocess.Popen(

@@ -17,7 +17,9 @@ them from here (config is the bottom of the import graph):
     ├── IdempotencyKeyReused    422
     ├── TooManyRequests         429  over a rate limit (client address, or an email's mismatches)
     ├── DuplicateKeyName             staff key names are never reused (CLI)
-    ├── Unauthorized            401  no valid staff key
+    ├── ParameterNotWritten          a staff key could not be put into Parameter Store (CLI)
+    ├── Unauthorized            401  no valid staff key (missing, unknown, revoked, expired)
+    ├── Forbidden               403  a valid staff key whose role may not do that
     ├── NotFound                404
     ├── MailFailed                   a confirmation email not sent (recorded, never an answer)
     │   ├── MailRejected             permanently: retrying cannot help
@@ -120,6 +122,16 @@ class DuplicateKeyName(SchoolappError):
     """A staff key (revoked or not) already has this name; names are never reused."""
 
 
+class ParameterNotWritten(SchoolappError):
+    """Parameter Store refused or could not be reached; `code` is AWS's (the value is never
+    in the message)."""
+
+    def __init__(self, name: str, code: str) -> None:
+        super().__init__(f"parameter {name}: {code}")
+        self.name = name
+        self.code = code
+
+
 # The request itself (raised by controllers/ and routes/).
 
 
@@ -200,6 +212,16 @@ class Unauthorized(SchoolappError):
         super().__init__(message)
         self.message = message
         self.invalid_token = invalid_token
+
+
+class Forbidden(SchoolappError):
+    """A valid staff key whose role does not allow the action (a viewer erasing, say)."""
+
+    status_code: ClassVar[int] = 403
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"the key's role may not {action}")
+        self.action = action
 
 
 class NotFound(SchoolappError):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     Field,
@@ -181,6 +182,8 @@ class Settings(BaseSettings):
     mail_rate: float = Field(14.0, gt=0, le=1000)
     mail_concurrency: int = Field(4, ge=1, le=32)
     school_name: str = Field("Our School", min_length=1, max_length=200)
+    # The school's IANA time zone: the spreadsheet's times are its wall-clock times.
+    school_timezone: str = "UTC"
 
     # Seconds between two EMF metric lines on stdout; 0 (or `off`) writes none.
     metrics_interval_seconds: float = Field(60.0, ge=0, le=3600)
@@ -298,6 +301,20 @@ class Settings(BaseSettings):
         if any(c in value for c in "\r\n"):
             raise ValueError("must be one line")
         return value.strip()
+
+    @field_validator("school_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. America/New_York") from None
+        return value
+
+    @property
+    def school_zone(self) -> ZoneInfo:
+        """SCHOOL_TIMEZONE as a zone (checked when the settings were read)."""
+        return ZoneInfo(self.school_timezone)
 
     @property
     def mail_mode(self) -> MailBackend:

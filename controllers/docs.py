@@ -27,10 +27,10 @@ from config.errors import NotFound
 from config.settings import Program
 from controllers.registration import KEY_PATTERN
 from controllers.registration_form import RegistrationForm
-from controllers.staff_params import DEFAULT_LIMIT, MAX_LIMIT, MAX_PREFIX, MAX_PROGRAM
+from controllers.staff_params import DEFAULT_LIMIT, MAX_LIMIT, MAX_PROGRAM, MAX_SEARCH
 from models.registrations import Registration
 
-__all__ = ["ASSETS_PATH", "DocsController", "openapi_document"]
+__all__ = ["ASSETS_PATH", "NOT_API", "DocsController", "openapi_document"]
 
 ASSETS_PATH = "/docs/assets"
 _ASSETS_DIR = Path(__file__).parent / "swagger_ui"
@@ -105,6 +105,7 @@ class RegistrationPage(BaseModel):
 
     registrations: list[Registration]
     next: str | None = Field(description="Pass as `cursor` for the next page.")
+    total: int = Field(description="How many registrations match the filters, all pages.")
 
 
 class ProgramCount(BaseModel):
@@ -122,11 +123,9 @@ class DayCount(BaseModel):
 
 
 class EmailCounts(BaseModel):
-    """Confirmation emails by outcome, all time; `pending` includes those being sent.
-
-    `bounced` and `complained`: sent, then reported by SES; `suppressed`: never
-    sent, the address having bounced or complained before.
-    """
+    """Confirmation emails of the range's registrations by outcome; `pending` includes
+    those being sent; `bounced` and `complained`: sent, then reported by SES;
+    `suppressed`: never sent, the address having bounced or complained before."""
 
     pending: int
     sent: int
@@ -134,6 +133,14 @@ class EmailCounts(BaseModel):
     bounced: int
     complained: int
     suppressed: int
+
+
+class StaffKeyInfo(BaseModel):
+    """The caller's own staff key: its name, what it may do, when it expires (null: never)."""
+
+    name: str
+    role: Literal["viewer", "admin"]
+    expires_at: datetime | None
 
 
 class RegistrationStats(BaseModel):
@@ -175,6 +182,7 @@ _ANSWERS: list[type[BaseModel]] = [
     RegistrationPage,
     RegistrationStats,
     AuditPage,
+    StaffKeyInfo,
 ]
 _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (RegistrationForm, "validation"),
@@ -184,7 +192,7 @@ _SECURITY_SCHEMES = {
     "staffKey": {
         "type": "http",
         "scheme": "bearer",
-        "description": "A staff key from `python index.py keys create --name NAME`.",
+        "description": "A staff key from `python index.py keys create --name NAME --role ROLE`.",
     }
 }
 
@@ -229,11 +237,12 @@ _TIME = "ISO 8601 date or date-time, UTC unless an offset is given"
 # What staff_params reads: an ISO 8601 date, or a date-time (offset optional).
 _MOMENT = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
 _FILTERS = [
-    _query("program", "Only this program.", {"type": "string", "maxLength": MAX_PROGRAM}),
+    _query("program", "Only this program (one of /api/programs; another is a 400).",
+           {"type": "string", "maxLength": MAX_PROGRAM}),
     _query("since", f"Created at or after ({_TIME}; a date: from its start).", _MOMENT),
     _query("until", f"Created at or before ({_TIME}; a date: its whole day).", _MOMENT),
-    _query("q", "Prefix of the name or email, any case.", {"type": "string",
-           "maxLength": MAX_PREFIX}),
+    _query("q", "Any part of the name, email or phone, ignoring case, accents and punctuation.",
+           {"type": "string", "maxLength": MAX_SEARCH}),
 ]  # fmt: skip
 _PAGE = [
     _query("limit", "Rows a page.", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
@@ -243,6 +252,7 @@ _PAGE = [
 ]  # fmt: skip
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 _BAD_INPUT = {"400": _error("A parameter cannot be read (the message says which).")}
+_ADMIN_ONLY = {"403": _error("A viewer's key: only an admin's may do this.")}
 
 
 def _staff(summary: str, ok: dict[str, dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -250,7 +260,7 @@ def _staff(summary: str, ok: dict[str, dict[str, Any]], **extra: Any) -> dict[st
         **ok,
         "401": _json(
             ErrorBody,
-            "No staff key, or an unknown or revoked one.",
+            "No staff key, or an unknown, revoked or expired one.",
             headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
         ),
         "503": _error("Database unavailable; see Retry-After."),
@@ -303,6 +313,10 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
         "summary": "The programs an applicant can choose",
         "responses": {"200": _json(ProgramList, "The configured programs in order.")},
     },
+    "staffKey": _staff(
+        "The caller's own key: name, role and expiry",
+        {"200": _json(StaffKeyInfo, "The key.")},
+    ),
     "listRegistrations": _staff(
         "Registrations, newest first, a page at a time",
         {"200": _json(RegistrationPage, "One page."), **_BAD_INPUT},
@@ -319,6 +333,21 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
         },
         parameters=_FILTERS,
     ),
+    "exportSpreadsheet": _staff(
+        "Every matching registration as an .xlsx spreadsheet, by date, in the school's zone",
+        {
+            "200": {
+                "description": "One sheet: typed cells (text, or a date), never a formula.",
+                "content": {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                        "schema": {"type": "string", "format": "binary"}
+                    }
+                },
+            },
+            **_BAD_INPUT,
+        },
+        parameters=_FILTERS,
+    ),
     "registrationStats": _staff(
         "Totals per program and per UTC day (the last 30 days by default)",
         {"200": _json(RegistrationStats, "The totals."), **_BAD_INPUT},
@@ -326,12 +355,16 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
     ),
     "deleteRegistration": _staff(
         "Erase a registration (an applicant's request)",
-        {"204": {"description": "Erased."}, "404": _error("No registration has this id.")},
+        {
+            "204": {"description": "Erased."},
+            "404": _error("No registration has this id."),
+            **_ADMIN_ONLY,
+        },
         parameters=[_ID],
     ),
     "auditTrail": _staff(
         "The audit trail of staff actions, newest first",
-        {"200": _json(AuditPage, "One page."), **_BAD_INPUT},
+        {"200": _json(AuditPage, "One page."), **_BAD_INPUT, **_ADMIN_ONLY},
         parameters=_PAGE,
     ),
     "openapi": {
@@ -355,13 +388,18 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
 }
 
 
+# Routes that are deliberately not in the document: the staff console's page is HTML for
+# people, not an operation a client calls (the console itself calls the documented routes).
+NOT_API = frozenset({"console"})
+
+
 def _paths(routes: Sequence[BaseRoute], prefix: str = "") -> dict[str, dict[str, Any]]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         if isinstance(route, Mount):
             for path, item in _paths(route.routes, prefix + route.path).items():
                 paths.setdefault(path, {}).update(item)
-        elif isinstance(route, Route) and route.include_in_schema:
+        elif isinstance(route, Route) and route.include_in_schema and route.name not in NOT_API:
             if route.name not in _OPERATIONS:
                 raise LookupError(f"route {route.name!r} ({route.path}) has no operation here")
             # HEAD comes with GET; one method a route keeps the name a unique operationId.

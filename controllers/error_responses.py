@@ -18,6 +18,7 @@ from config.errors import (
     BodyTimeout,
     DatabaseUnavailable,
     DuplicateEmail,
+    Forbidden,
     IdempotencyKeyReused,
     NotFound,
     RequestRejected,
@@ -34,6 +35,8 @@ RETRY_AFTER_SECONDS = "5"
 UNAVAILABLE = "Service temporarily unavailable, please try again"
 KEY_REUSED = "Idempotency-Key was already used with a different request body"
 TOO_MANY = "Too many requests, please try again later"
+
+FORBIDDEN = "This staff key may not do that"
 
 _HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed"}
 
@@ -95,6 +98,12 @@ async def unauthorized(request: Request, exc: Exception) -> Response:
     )
 
 
+async def forbidden(request: Request, exc: Exception) -> Response:
+    """403: the key is valid, its role does not allow this (a viewer erasing, say)."""
+    assert isinstance(exc, Forbidden)
+    return JsonResponse({"error": FORBIDDEN}, status_code=exc.status_code)
+
+
 async def not_found(request: Request, exc: Exception) -> Response:
     """404 for a resource the path names but that does not exist."""
     assert isinstance(exc, NotFound)
@@ -131,6 +140,7 @@ EXCEPTION_HANDLERS = {
     IdempotencyKeyReused: idempotency_key_reused,
     TooManyRequests: too_many_requests,
     Unauthorized: unauthorized,
+    Forbidden: forbidden,
     NotFound: not_found,
     DatabaseUnavailable: database_unavailable,
     HTTPException: http_error,

@@ -34,8 +34,8 @@ def filters_detail(filters: Filters) -> dict[str, object]:
         detail["since"] = utc_iso(filters.since)
     if filters.before is not None:
         detail["before"] = utc_iso(filters.before)
-    if filters.prefix is not None:
-        detail["q_length"] = len(filters.prefix)
+    if filters.search is not None:
+        detail["q_length"] = len(filters.search)
     return detail
 
 
@@ -73,7 +73,7 @@ class AuditController:
 
     async def list(self, request: Request) -> Response:
         """200 {"entries": [...], "next": cursor or null}."""
-        key = await self._auth.authenticate(request)
+        key = await self._auth.authenticate(request, admin_for="audit.read")
         params = only(request.query_params, PAGING)
         size = limit(params)
         before_id = _audit_cursor(params.get("cursor"))

@@ -93,7 +93,9 @@ class StreamThenClose(StreamingResponse):
 
 
 @dataclass
-class _Progress:
+class Progress:
+    """How far an export got: the rows in it, and whether it reached the end."""
+
     rows: int = 0
     complete: bool = False
 
@@ -107,20 +109,21 @@ def _cells(row: Registration) -> tuple[str, ...]:
 class ExportController:
     """Streams the registrations a staff member asked for."""
 
-    def __init__(self, db: Database, auth: StaffAuth) -> None:
+    def __init__(self, db: Database, auth: StaffAuth, programs: Sequence[str]) -> None:
         self._db = db
         self._auth = auth
+        self._programs = programs
 
     async def export(self, request: Request) -> Response:
         """200 text/csv, streamed; the same filters as the list."""
         key = await self._auth.authenticate(request)
-        filters = registration_filters(only(request.query_params, FILTERS))
+        filters = registration_filters(only(request.query_params, FILTERS), self._programs)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         headers = {"Content-Disposition": f'attachment; filename="registrations-{stamp}.csv"'}
         if request.method == "HEAD":
             # The headers a GET would get; no rows read, so nothing exported to audit.
             return Response(media_type=_MEDIA_TYPE, headers=headers)
-        progress = _Progress()
+        progress = Progress()
 
         async def audit_export() -> None:
             detail = {**filters_detail(filters), "complete": progress.complete}
@@ -133,7 +136,7 @@ class ExportController:
             headers=headers,
         )
 
-    async def _chunks(self, filters: Filters, progress: _Progress) -> AsyncIterator[bytes]:
+    async def _chunks(self, filters: Filters, progress: Progress) -> AsyncIterator[bytes]:
         yield (BOM + csv_rows([HEADER])).encode()
         after: str | None = None
         while True:

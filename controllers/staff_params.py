@@ -1,25 +1,28 @@
 """Reading the staff routes' query parameters: filters, dates, limits and cursors.
 
 Anything that cannot be read is an InvalidParameter (400) naming the parameter;
-nothing is guessed. Times are ISO 8601; without an offset they are UTC. A date
-alone means the whole day: `since=2025-01-31` from its first second, `until=
-2025-01-31` through its last.
+nothing is guessed: an unknown `program` is a 400 listing the valid ones, not an
+empty list. Times are ISO 8601; with an offset (2026-12-01T00:00:00-05:00) they
+are converted to UTC, without one they are UTC. A date alone means the whole day:
+`since=2025-01-31` from its first second, `until=2025-01-31` through its last.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from starlette.datastructures import QueryParams
 
 from config.errors import InvalidParameter
-from models.registrations import Filters, Position
+from models.registrations import Filters, Position, search_key
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-MAX_PREFIX = 100
+MAX_SEARCH = 100
 MAX_PROGRAM = 50  # the column's width
 MAX_ID = 36
 
@@ -38,18 +41,19 @@ def only(params: QueryParams, known: tuple[str, ...]) -> QueryParams:
     return params
 
 
-def registration_filters(params: QueryParams) -> Filters:
-    """`program`, `since`, `until` and `q` as a Filters."""
+def registration_filters(params: QueryParams, programs: Sequence[str]) -> Filters:
+    """`program` (one of `programs`), `since`, `until` and `q` as a Filters."""
     since = _time(params, "since", end_of_day=False)
     until = _time(params, "until", end_of_day=True)
     if since is not None and until is not None and since >= until:
         raise InvalidParameter("since must be before until")
-    return Filters(
-        program=_text(params, "program", MAX_PROGRAM),
-        since=since,
-        before=until,
-        prefix=_text(params, "q", MAX_PREFIX),
-    )
+    program = _text(params, "program", MAX_PROGRAM)
+    if program is not None and program not in programs:
+        raise InvalidParameter(f"program must be one of: {', '.join(programs)}")
+    search = _text(params, "q", MAX_SEARCH)
+    if search is not None and not search_key(search):
+        raise InvalidParameter("q must contain a letter or a digit")
+    return Filters(program=program, since=since, before=until, search=search)
 
 
 def limit(params: QueryParams) -> int:
@@ -97,13 +101,17 @@ def _text(params: QueryParams, name: str, longest: int) -> str | None:
     return value.strip() or None
 
 
+_UNENCODED_PLUS = re.compile(r" (\d{2}:?\d{2})$")
+
+
 def _time(params: QueryParams, name: str, *, end_of_day: bool) -> datetime | None:
     """The parameter as naive UTC; a date alone is its day's start (or the next day's)."""
     text = params.get(name)
     if text is None:
         return None
     # Blank is no date: refused as the document says (the whole parameter may be left out).
-    text = text.strip()
+    # A `+01:00` offset sent unencoded arrives as a space: put the plus back.
+    text = _UNENCODED_PLUS.sub(r"+\1", text.strip())
     try:
         try:
             day = date.fromisoformat(text)

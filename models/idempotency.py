@@ -7,9 +7,10 @@ INSERT be cut off (a 503) and land later, a retry with the key re-sends it under
 the same id, so the late one cannot add a second row.
 
 Keys last `KEY_WINDOW` (24 hours, the draft's advice; the content replay has its
-own, shorter window). A key whose request stored nothing (a 409, a 5xx) is
+own, shorter window). A key whose request certainly stored nothing (a 409) is
 released: nobody can squat a key by spending it on a refused request, and
-refused requests add no rows. An expired key counts as unused: it is
+refused requests add no rows. A 503 keeps its key: its INSERT may still land,
+and the retry must name the same id. An expired key counts as unused: it is
 deleted and claimed afresh when it comes back. Besides, once an hour at most, a
 keyed registration first deletes up to `SWEEP_BATCH` expired keys (and the next
 one goes on while a whole batch was expired); it does so before anything of the

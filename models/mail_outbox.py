@@ -52,7 +52,11 @@ class Handoff:
 
 @dataclass(frozen=True, slots=True)
 class MailCounts:
-    """Confirmation emails by outcome; `pending` includes those being sent now."""
+    """Confirmation emails by outcome; `pending` includes those being sent now.
+
+    `bounced` and `complained` count rows in those statuses (SES's later verdicts):
+    0 until a step adds them to the column's values.
+    """
 
     pending: int
     sent: int
@@ -234,18 +238,18 @@ async def release(db: Database, mails: Sequence[OwedMail]) -> None:
         )
 
 
-async def mail_counts(db: Database) -> MailCounts:
-    """Confirmation emails by status (for the staff's stats)."""
-    rows = await db.fetch_all("SELECT status, COUNT(*) FROM mail_outbox GROUP BY status")
-    counts = {str(status): int(count) for status, count in rows}
-    return MailCounts(
-        pending=counts.get("pending", 0),
-        sent=counts.get("sent", 0),
-        failed=counts.get("failed", 0),
-        bounced=counts.get("bounced", 0),
-        complained=counts.get("complained", 0),
-        suppressed=counts.get("suppressed", 0),
-    )
+# created_at is when the registration was handed to the outbox: the range of the stats.
+MAIL_COUNTS = (
+    "SELECT status, COUNT(*) FROM mail_outbox WHERE created_at >= %s AND created_at < %s"
+    " GROUP BY status"
+)
+
+
+async def mail_counts(db: Database, since: datetime, before: datetime) -> MailCounts:
+    """Confirmation emails owed for registrations in [since, before), by outcome."""
+    rows = await db.fetch_all(MAIL_COUNTS, (since, before))
+    counts = {str(status): int(n) for status, n in rows}
+    return MailCounts(**{name: counts.get(name, 0) for name in MailCounts.__dataclass_fields__})
 
 
 # Pending rows are few unless sending is stuck; the index's status prefix finds them.

@@ -24,14 +24,13 @@ parameter; the statement is put together from fixed fragments only.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from config.errors import ConnectionLost, DatabaseUnavailable, DuplicateEmail, DuplicateKey
+from config.errors import ConnectionLost, DuplicateEmail, DuplicateKey
 from models.db import Database, Operation, Row
 from models.idempotency import KEY_WINDOW, IdempotencyKeys, KeyedRequest
 
@@ -99,7 +98,6 @@ class Registrations:
         self._db = db
         self._window = window
         self._keys = IdempotencyKeys(KEY_WINDOW if window else timedelta(0))
-        self._releasing: set[asyncio.Task[None]] = set()
 
     async def register(
         self, name: str, email: str, phone: str, program: str, keyed: KeyedRequest | None = None
@@ -122,28 +120,23 @@ class Registrations:
         if keyed is None or not self._window:
             async with self._db.operation() as op:
                 return await self._store(op, new)
-        try:
-            async with self._db.operation() as op:
-                earlier_id = await self._keys.claim(op, keyed, new.id, new.created_at)
-                if earlier_id is not None:
-                    earlier = await _find(op, _BY_ID, earlier_id)
-                    if earlier is not None:
-                        return Stored(earlier, replayed=True)
-                    # Not stored, or not yet: send it again under the same id, so
-                    # that the earlier INSERT, should it land late, adds no row.
-                    new = replace(new, id=earlier_id)
-                try:
-                    return await self._store(op, new)
-                except DuplicateEmail:
-                    # Nothing stored under this key: leave no key behind to be squatted.
-                    await self._keys.release(op, keyed, new.id)
-                    raise
-        except DatabaseUnavailable:
-            # Released in the background so the 503 is not delayed by a database
-            # that is failing. A late INSERT of this id still adds no second row
-            # (the email is unique), and a retry is then matched by its content.
-            self._release_later(keyed, new.id)
-            raise
+        async with self._db.operation() as op:
+            earlier_id = await self._keys.claim(op, keyed, new.id, new.created_at)
+            if earlier_id is not None:
+                earlier = await _find(op, _BY_ID, earlier_id)
+                if earlier is not None:
+                    return Stored(earlier, replayed=True)
+                # Not stored, or not yet: send it again under the same id, so
+                # that the earlier INSERT, should it land late, adds no row.
+                new = replace(new, id=earlier_id)
+            try:
+                return await self._store(op, new)
+            except DuplicateEmail:
+                # Nothing stored under this key: leave no key behind to be squatted.
+                # (A 503 keeps its key: its INSERT may still land, and the retry must
+                # name the same id; tests/faults/test_ambiguous_commit.py.)
+                await self._keys.release(op, keyed, new.id)
+                raise
 
     async def _store(self, op: Operation, new: Registration) -> Stored:
         try:
@@ -154,19 +147,6 @@ class Registrations:
                 raise
             return Stored(stored, replayed=True)
         return Stored(new, replayed=False)
-
-    def _release_later(self, keyed: KeyedRequest, user_id: str) -> None:
-        task = asyncio.create_task(self._release(keyed, user_id))
-        self._releasing.add(task)
-        task.add_done_callback(self._releasing.discard)
-
-    async def _release(self, keyed: KeyedRequest, user_id: str) -> None:
-        try:
-            async with self._db.operation() as op:
-                await self._keys.release(op, keyed, user_id)
-        except DatabaseUnavailable as exc:
-            # The key stays, naming an id: its retry stores the submission under it.
-            logger.warning("idempotency key not released: %s", exc)
 
     def _is_retry(self, stored: Registration, new: Registration) -> bool:
         if stored.id == new.id:
@@ -213,9 +193,32 @@ _ORDER = " ORDER BY created_at DESC, id DESC LIMIT %s"
 _PROGRAM = "program = %s"
 _SINCE = "created_at >= %s"
 _BEFORE = "created_at < %s"
-# '!' escapes LIKE's wildcards in the prefix; the column's _ci collation ignores case.
-_PREFIX = "(name LIKE %s ESCAPE '!' OR email LIKE %s ESCAPE '!')"
+# Search: the three fields joined by '|' (a search holds no '|', so it never spans two),
+# without the punctuation names, emails and phones hold, compared in utf8mb4_unicode_ci,
+# which ignores case and accents. That collation and REPLACE/CONCAT_WS are the same in
+# MySQL 8 and MariaDB. No index can serve a substring: it is a scan, measured in
+# docs/performance.md (bench/search.py); `users` may get no column or index of ours.
+SEARCH_IGNORES = (
+    " ",
+    "''",
+    "-",
+    ".",
+    "_",
+    "+",
+    "@",
+    "(",
+    ")",
+    ",",
+    "\N{RIGHT SINGLE QUOTATION MARK}",
+)
+_SEARCHED = "CONCAT_WS('|', name, email, phone)"
+for _mark in SEARCH_IGNORES:
+    _SEARCHED = f"REPLACE({_SEARCHED}, '{_mark}', '')"
+_SEARCH = f"{_SEARCHED} COLLATE utf8mb4_unicode_ci LIKE %s"
 _AFTER_CURSOR = "(created_at < %s OR (created_at = %s AND id < %s))"
+_AFTER_DATE = "(created_at > %s OR (created_at = %s AND id > %s))"
+_DATE_ORDER = " ORDER BY created_at, id LIMIT %s"
+_COUNT = "SELECT COUNT(*) FROM users WHERE {}"
 _AFTER_ID = "id > %s"
 _ID_ORDER = " ORDER BY id LIMIT %s"
 _TOTALS_BY_PROGRAM = (
@@ -233,12 +236,21 @@ DELETE_MAIL_OUTBOX = "DELETE FROM mail_outbox WHERE user_id = %s"
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Which rows: a program, a created_at range [since, before), a name or email prefix."""
+    """Which rows: a program, a created_at range [since, before), a search.
+
+    `search` holds letters and digits only (see `search_key`): it matches any part
+    of the name, email or phone, ignoring case, accents and punctuation.
+    """
 
     program: str | None = None
     since: datetime | None = None
     before: datetime | None = None
-    prefix: str | None = None
+    search: str | None = None
+
+
+def search_key(text: str) -> str:
+    """What a search looks for: its letters and digits ("O'Brien" -> "OBrien")."""
+    return "".join(c for c in text if c.isalnum())
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,19 +273,14 @@ def _where(filters: Filters, after: Position | None) -> tuple[str, list[object]]
     if filters.before is not None:
         clauses.append(_BEFORE)
         args.append(filters.before)
-    if filters.prefix is not None:
-        pattern = _like_prefix(filters.prefix)
-        clauses.append(_PREFIX)
-        args += [pattern, pattern]
+    if filters.search is not None:
+        # Letters and digits only: no LIKE wildcard to escape.
+        clauses.append(_SEARCH)
+        args.append(f"%{search_key(filters.search)}%")
     if after is not None:
         clauses.append(_AFTER_CURSOR)
         args += [after.created_at, after.created_at, after.id]
     return " AND ".join(clauses) or "TRUE", args
-
-
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-    return escaped + "%"
 
 
 async def page(
@@ -299,6 +306,29 @@ async def batch(
     if after_id is not None:
         where, args = f"{where} AND {_AFTER_ID}", [*args, after_id]
     rows = await db.fetch_all(f"{_SELECT} WHERE {where}{_ID_ORDER}", (*args, limit))
+    return [_registration(row) for row in rows]
+
+
+async def count(db: Database, filters: Filters) -> int:
+    """How many rows match `filters` (all pages together)."""
+    where, args = _where(filters, None)
+    row = await db.fetch_one(_COUNT.format(where), args)
+    return int(row[0]) if row is not None else 0
+
+
+async def by_date(
+    db: Database, filters: Filters, after: Position | None, limit: int
+) -> list[Registration]:
+    """Up to `limit` rows matching `filters`, oldest first, after `after` when given.
+
+    Each batch is its own query (no connection held between batches); without an
+    index on created_at each one scans the matching rows (docs/performance.md).
+    """
+    where, args = _where(filters, None)
+    if after is not None:
+        where = f"{where} AND {_AFTER_DATE}"
+        args += [after.created_at, after.created_at, after.id]
+    rows = await db.fetch_all(f"{_SELECT} WHERE {where}{_DATE_ORDER}", (*args, limit))
     return [_registration(row) for row in rows]
 
 

@@ -14,24 +14,36 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from config.errors import DuplicateKey, DuplicateKeyName
-from models.db import Database
+from models.db import Database, Operation
 
 KEY_PREFIX = "schoolapp_staff_"
 _KEY_SHAPE = re.compile(r"schoolapp_staff_[A-Za-z0-9_-]{43}")
 # Writing last_used_at at most once a minute keeps a busy key from costing a write a request.
 LAST_USED_RESOLUTION_SECONDS = 60
 
-INSERT_KEY = "INSERT INTO staff_keys (name, key_hash, created_at) VALUES (%s, %s, UTC_TIMESTAMP())"
-_SELECT = "SELECT id, name, created_at, last_used_at, revoked_at, key_hash FROM staff_keys"
+Role = Literal["viewer", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "admin")
+
+INSERT_KEY = (
+    "INSERT INTO staff_keys (name, rotation, role, expires_at, key_hash, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP())"
+)
+_SELECT = (
+    "SELECT id, name, created_at, last_used_at, revoked_at, role, expires_at, rotation, key_hash"
+    " FROM staff_keys"
+)
 SELECT_KEY_BY_ID = _SELECT + " WHERE id = %s"
-SELECT_KEY_BY_NAME = _SELECT + " WHERE name = %s"
+# A name's newest rotation is the key that name stands for now.
+SELECT_KEY_BY_NAME = _SELECT + " WHERE name = %s ORDER BY rotation DESC LIMIT 1"
 SELECT_KEY_BY_HASH = _SELECT + " WHERE key_hash = %s"
 SELECT_KEYS = _SELECT + " ORDER BY id"
+_HASH_COLUMN = 8
 REVOKE_KEY = (
     "UPDATE staff_keys SET revoked_at = UTC_TIMESTAMP() WHERE id = %s AND revoked_at IS NULL"
 )
@@ -50,11 +62,24 @@ class StaffKey:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    role: Role = "admin"
+    expires_at: datetime | None = None
+    rotation: int = 0
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the key has expired at `now` (naive UTC)."""
+        return self.expires_at is not None and self.expires_at <= now
+
+
+# Called with the new key inside the transaction that stores it: if it fails, no key is stored.
+Deliver = Callable[[str], Awaitable[None]]
 
 
 def _key(row: tuple[Any, ...]) -> StaffKey:
-    key_id, name, created_at, last_used_at, revoked_at = row[:5]
-    return StaffKey(int(key_id), name, created_at, last_used_at, revoked_at)
+    key_id, name, created_at, last_used_at, revoked_at, role, expires_at, rotation = row[:8]
+    return StaffKey(
+        int(key_id), name, created_at, last_used_at, revoked_at, role, expires_at, int(rotation)
+    )
 
 
 def hash_key(key: str) -> bytes:
@@ -62,19 +87,60 @@ def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-async def create_key(db: Database, name: str) -> tuple[StaffKey, str]:
+async def create_key(
+    db: Database,
+    name: str,
+    role: Role,
+    expires_at: datetime | None = None,
+    deliver: Deliver | None = None,
+) -> tuple[StaffKey, str]:
     """Store a new key named `name`; the key and its only plain-text copy.
 
     DuplicateKeyName when a key (even a revoked one) has that name.
     """
+    async with db.transaction() as tx:
+        return await _issue(tx, name, rotation=0, role=role, expires_at=expires_at, deliver=deliver)
+
+
+async def rotate_key(
+    db: Database, old: StaffKey, expires_at: datetime | None, deliver: Deliver | None = None
+) -> tuple[StaffKey, str]:
+    """A new key for `old`'s name and role, `old` revoked, in one transaction.
+
+    DuplicateKeyName when another rotation of that name won the race.
+    """
+    async with db.transaction() as tx:
+        new = await _issue(
+            tx,
+            old.name,
+            rotation=old.rotation + 1,
+            role=old.role,
+            expires_at=expires_at,
+            deliver=deliver,
+        )
+        await tx.execute(REVOKE_KEY, (old.id,))
+    return new
+
+
+async def _issue(
+    tx: Operation,
+    name: str,
+    *,
+    rotation: int,
+    role: Role,
+    expires_at: datetime | None,
+    deliver: Deliver | None,
+) -> tuple[StaffKey, str]:
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     try:
-        await db.execute(INSERT_KEY, (name, hash_key(key)))
+        await tx.execute(INSERT_KEY, (name, rotation, role, expires_at, hash_key(key)))
     except DuplicateKey:
         raise DuplicateKeyName(name) from None
-    stored = await find_key(db, name)
-    assert stored is not None
-    return stored, key
+    row = await tx.fetch_one(SELECT_KEY_BY_NAME, (name,))
+    assert row is not None
+    if deliver is not None:
+        await deliver(key)
+    return _key(row), key
 
 
 async def list_keys(db: Database) -> list[StaffKey]:
@@ -83,7 +149,7 @@ async def list_keys(db: Database) -> list[StaffKey]:
 
 
 async def find_key(db: Database, name_or_id: str) -> StaffKey | None:
-    """The key with that name, or that id when it is all digits."""
+    """The key with that name (its newest rotation), or that id when it is all digits."""
     if name_or_id.isdigit():
         row = await db.fetch_one(SELECT_KEY_BY_ID, (int(name_or_id),))
     else:
@@ -106,7 +172,7 @@ async def key_for(db: Database, presented: str) -> StaffKey | None:
     digest = hash_key(presented)
     row = await db.fetch_one(SELECT_KEY_BY_HASH, (digest,))
     # The index found the row by equality; compare again in constant time anyway.
-    if row is None or not hmac.compare_digest(bytes(row[5]), digest):
+    if row is None or not hmac.compare_digest(bytes(row[_HASH_COLUMN]), digest):
         return None
     return _key(row)
 

@@ -36,7 +36,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:+=/-]{1,128}")
 # Headers every answer carries, whatever produced it: no body is ever sniffed as HTML.
 _EVERY_ANSWER = ((b"x-content-type-options", b"nosniff"),)
+_STAFF_ANSWER = (*_EVERY_ANSWER, (b"cache-control", b"no-store"))
 _SET_HERE = frozenset({b"x-request-id", b"x-content-type-options"})
+_SET_HERE_STAFF = _SET_HERE | {b"cache-control"}
 # The ALB probes every few seconds per task: a line each would bury the rest.
 _QUIET = frozenset({("/health", 200)})
 _HEALTH_PATH = "/health"
@@ -82,12 +84,14 @@ class Edge:
         max_body_bytes: int,
         proxies: TrustedProxies | None = None,
         body_timeout: float = 15.0,
+        no_store_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.access_log = access_log
         self.max_body_bytes = max_body_bytes
         self.proxies = proxies or TrustedProxies(())
         self.body_timeout = body_timeout
+        self.no_store_prefixes = no_store_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request with its id set, its body bounded, and log how it went."""
@@ -106,14 +110,19 @@ class Edge:
         received = 0
         max_bytes = self.max_body_bytes
         body = _BodyDeadline(self.body_timeout)
+        # Staff answers hold applicants' data: no browser, proxy or CDN keeps a copy.
+        no_store = scope["path"].startswith(self.no_store_prefixes)
+        every_answer, set_here = (
+            (_STAFF_ANSWER, _SET_HERE_STAFF) if no_store else (_EVERY_ANSWER, _SET_HERE)
+        )
 
         async def edge_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [h for h in message.get("headers", ()) if h[0].lower() not in _SET_HERE]
+                headers = [h for h in message.get("headers", ()) if h[0].lower() not in set_here]
                 headers.append(id_header)
-                headers.extend(_EVERY_ANSWER)
+                headers.extend(every_answer)
                 message["headers"] = headers
             await send(message)
 

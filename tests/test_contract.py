@@ -193,9 +193,11 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/docs",
         "/api/registrations",
         "/api/registrations.csv",
+        "/api/registrations.xlsx",
         "/api/registrations/stats",
         "/api/registrations/{id}",
         "/api/audit",
+        "/api/staff/key",
     }
     form = document["components"]["schemas"]["RegistrationForm"]
     assert set(form["required"]) == {"name", "email", "phone", "program"}

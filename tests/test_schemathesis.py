@@ -57,6 +57,8 @@ OPERATIONS = {
     ("GET", "/docs"),
     ("GET", "/api/registrations"),
     ("GET", "/api/registrations.csv"),
+    ("GET", "/api/registrations.xlsx"),
+    ("GET", "/api/staff/key"),
     ("GET", "/api/registrations/stats"),
     ("DELETE", "/api/registrations/{id}"),
     ("GET", "/api/audit"),

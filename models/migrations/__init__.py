@@ -5,4 +5,4 @@ same. HEAD names the newest step: a start-up whose database already records it
 needs no Alembic at all (tests/models/test_migrations.py checks it matches).
 """
 
-HEAD = "0005_mail_events"
+HEAD = "0006_staff_key_roles"

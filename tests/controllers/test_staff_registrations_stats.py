@@ -110,6 +110,29 @@ async def test_stats_count_the_confirmation_emails_by_outcome(staff: Staff) -> N
     }
 
 
+async def test_emails_are_counted_over_the_range_with_bounces_and_complaints(
+    staff: Staff,
+) -> None:
+    outbox = [("sent", T0), ("bounced", T0), ("complained", T0), ("bounced", T0),
+              ("failed", T0 + timedelta(days=40))]  # fmt: skip
+    for status, at in outbox:
+        staff.mysql.execute(
+            "INSERT INTO mail_outbox (user_id, status, due_at, created_at) VALUES (%s, %s, %s, %s)",
+            (str(uuid.uuid4()), status, at, at),
+            database=staff.database,
+        )
+    day = T0.date().isoformat()
+    emails = (await staff.get("/api/registrations/stats", since=day, until=day)).json()["emails"]
+    assert emails == {
+        "pending": 0,
+        "sent": 1,
+        "failed": 0,
+        "bounced": 2,
+        "complained": 1,
+        "suppressed": 0,
+    }
+
+
 async def test_a_registration_is_erased_once_then_404(staff: Staff) -> None:
     kept, erased = row("Kept", T0), row("Erased", T0)
     seed(staff.mysql, staff.database, [kept, erased])

@@ -59,6 +59,9 @@ def settings_for(proxy: TcpProxy, **overrides: Any) -> Settings:
         # settle() waits for the service's connections to close; a mail sender
         # would keep opening new ones (its own tests are tests/faults/test_mail_*).
         "mail_backend": "off",
+        # Dozens of registrations from one address in a minute: the limits are not under test.
+        "rate_limit_register": "off",
+        "rate_limit_mismatch": "off",
         **overrides,
     }
     return Settings(**values)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -151,7 +152,8 @@ async def test_a_bounce_through_sqs_marks_the_email_suppresses_the_address_and_i
     database = Database(events_settings, DirectCredentials(events_settings))
     await database.start()
     try:
-        stats = await mail_outbox.mail_counts(database)
+        # Every row of this test's own database: the widest range.
+        stats = await mail_outbox.mail_counts(database, datetime(2000, 1, 1), datetime(3000, 1, 1))
     finally:
         await database.close()
 

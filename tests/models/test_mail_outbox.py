@@ -19,6 +19,8 @@ from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import stored_registration
 
 pytestmark = pytest.mark.anyio
+# Every outbox row of a test: the counts take a range.
+ALL_TIME = (datetime(2000, 1, 1), datetime(2100, 1, 1))
 
 
 @pytest.fixture
@@ -50,11 +52,15 @@ async def test_a_recorded_email_is_claimed_once_then_sent(db: Database) -> None:
         user_id, 1, "Ada Lovelace", "arts"
     )  # fmt: skip
     assert await mail_outbox.claim_due(db, "claim-2", 10, lease_seconds=60) == []
-    assert await mail_outbox.mail_counts(db) == mail_outbox.MailCounts(pending=1, sent=0, failed=0)
+    assert await mail_outbox.mail_counts(db, *ALL_TIME) == mail_outbox.MailCounts(
+        pending=1, sent=0, failed=0
+    )
 
     await mail_outbox.mark_sent(db, user_id, "ses-message-1")
 
-    assert await mail_outbox.mail_counts(db) == mail_outbox.MailCounts(pending=0, sent=1, failed=0)
+    assert await mail_outbox.mail_counts(db, *ALL_TIME) == mail_outbox.MailCounts(
+        pending=0, sent=1, failed=0
+    )
     assert await db.fetch_one(
         "SELECT message_id, claim FROM mail_outbox WHERE user_id = %s", (user_id,)
     ) == ("ses-message-1", None)
@@ -95,7 +101,7 @@ async def test_a_claim_never_blocks_a_registrations_hand_off(
         async with asyncio.timeout(2):
             await mail_outbox.add(db, [new_id])
         cursor.execute("ROLLBACK")
-    assert (await mail_outbox.mail_counts(db)).pending == 4
+    assert (await mail_outbox.mail_counts(db, *ALL_TIME)).pending == 4
 
 
 async def test_a_lapsed_lease_makes_the_email_due_and_fences_the_old_claim(db: Database) -> None:
@@ -129,7 +135,9 @@ async def test_a_retry_waits_its_delay_and_a_failure_is_final(db: Database) -> N
     await asyncio.sleep(0.6)
     [again] = await mail_outbox.claim_due(db, "c3", 10, 60)
     assert (again.user_id, again.attempts) == (retried, 2)
-    assert await mail_outbox.mail_counts(db) == mail_outbox.MailCounts(pending=1, sent=0, failed=1)
+    assert await mail_outbox.mail_counts(db, *ALL_TIME) == mail_outbox.MailCounts(
+        pending=1, sent=0, failed=1
+    )
     assert await db.fetch_one(
         "SELECT last_error FROM mail_outbox WHERE user_id = %s", (failed,)
     ) == ("SES MessageRejected",)
@@ -152,7 +160,9 @@ async def test_an_email_whose_registration_is_gone_fails(db: Database) -> None:
     await db.execute("DELETE FROM users WHERE id = %s", (user_id,))
 
     assert await mail_outbox.claim_due(db, "c", 10, 60) == []
-    assert await mail_outbox.mail_counts(db) == mail_outbox.MailCounts(pending=0, sent=0, failed=1)
+    assert await mail_outbox.mail_counts(db, *ALL_TIME) == mail_outbox.MailCounts(
+        pending=0, sent=0, failed=1
+    )
 
 
 async def test_reconciliation_finds_recent_registrations_without_a_row(db: Database) -> None:

@@ -192,3 +192,37 @@ async def test_a_database_down_at_start_up_is_migrated_when_it_comes_back(
                 await asyncio.sleep(0.05)
             assert answer.status_code == 201, answer.text
     assert versions(mysql, fresh_database) == [(HEAD,)]
+
+
+def test_keys_from_before_roles_become_admin_keys_that_never_expire(
+    mysql: MySQLTarget, fresh_database: str
+) -> None:
+    environment = cli_environment(mysql.environment(fresh_database))
+    assert run_cli(["migrate"], environment).returncode == 0
+    # Back to 0005 (0006's own downgrade), with a key as 0002 stored them.
+    mysql.execute(
+        "ALTER TABLE staff_keys DROP INDEX staff_keys_name, ADD UNIQUE KEY staff_keys_name (name),"
+        " DROP COLUMN rotation, DROP COLUMN expires_at, DROP COLUMN role",
+        database=fresh_database,
+    )
+    mysql.execute("UPDATE alembic_version SET version_num = '0005_mail_events'",
+                  database=fresh_database)  # fmt: skip
+    mysql.execute(
+        "INSERT INTO staff_keys (name, key_hash) VALUES ('old-key', REPEAT('k', 32))",
+        database=fresh_database,
+    )
+
+    migrated = run_cli(["migrate"], environment)
+
+    assert migrated.stdout == "applied 0006_staff_key_roles\n", migrated.stderr
+    rows = mysql.execute(
+        "SELECT name, role, expires_at, rotation FROM staff_keys", database=fresh_database
+    )
+    assert rows == [("old-key", "admin", None, 0)]
+    # From now on a key states its role: the column has no default.
+    default = mysql.execute(
+        "SELECT COLUMN_DEFAULT FROM information_schema.columns WHERE table_schema = %s"
+        " AND table_name = 'staff_keys' AND column_name = 'role'",
+        (fresh_database,),
+    )
+    assert default == [(None,)]

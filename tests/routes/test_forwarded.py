@@ -118,7 +118,7 @@ def test_uvicorn_rewrites_no_client_from_the_header(monkeypatch: pytest.MonkeyPa
         def __init__(self, config: uvicorn.Config) -> None:
             configs.append(config)
 
-        def run(self) -> None:
+        def run(self, sockets: object = None) -> None:
             """Serves nothing: only the configuration is under test."""
 
     monkeypatch.setattr(server, "DrainingServer", Recorder)

@@ -27,7 +27,7 @@ async def test_the_staff_prefixes_hold_every_route_that_wants_a_key_and_no_other
             response = await client.request(method, path)
             wants_a_key = response.status_code == 401
             assert wants_a_key == path.startswith(STAFF_PATH_PREFIXES), (method, path)
-    assert sum(r.path.startswith(STAFF_PATH_PREFIXES) for r in routes) == 5
+    assert sum(r.path.startswith(STAFF_PATH_PREFIXES) for r in routes) == 7
 
 
 @pytest.mark.parametrize(

@@ -20,12 +20,14 @@ from tests.support.mysql_target import MySQLTarget
 Row = tuple[str, str, str, str | None, str | None, datetime]
 
 
-def make_key(mysql: MySQLTarget, database: str, name: str | None = None) -> str:
+def make_key(
+    mysql: MySQLTarget, database: str, name: str | None = None, role: str = "admin"
+) -> str:
     """A new staff key stored as the service stores it (its SHA-256); returns the key."""
     key = "schoolapp_staff_" + secrets.token_urlsafe(32)
     mysql.execute(
-        "INSERT INTO staff_keys (name, key_hash) VALUES (%s, %s)",
-        (name or f"key-{uuid.uuid4().hex[:8]}", hashlib.sha256(key.encode()).digest()),
+        "INSERT INTO staff_keys (name, key_hash, role) VALUES (%s, %s, %s)",
+        (name or f"key-{uuid.uuid4().hex[:8]}", hashlib.sha256(key.encode()).digest(), role),
         database=database,
     )
     return key
