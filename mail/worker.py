@@ -60,6 +60,9 @@ from models.db import Database
 from models.mail_outbox import Handoff, OwedMail
 
 _logger = logging.getLogger("schoolapp.mail")
+# The worker's own generator: jitter must not disturb (nor depend on) the process-wide
+# `random` state that others seed and replay (Hypothesis, for one).
+_JITTER = random.Random()  # noqa: S311 (jitter, not a secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +122,7 @@ class WorkerTimings:
         together spread out yet each waits longer after every failure.
         """
         step = _backoff(attempts, self.retry_base_seconds, self.retry_cap_seconds)
-        return step / 2 + random.uniform(0, step / 2)  # noqa: S311 (jitter, not a secret)
+        return step / 2 + _JITTER.uniform(0, step / 2)
 
     def outage_wait(self, failures: int) -> float:
         """Wait before the loop's next round after `failures` failed rounds in a row."""
