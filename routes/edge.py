@@ -37,7 +37,8 @@ _SANE_ID = re.compile(rb"[A-Za-z0-9._:+=/-]{1,128}")
 # Headers every answer carries, whatever produced it: no body is ever sniffed as HTML.
 _EVERY_ANSWER = ((b"x-content-type-options", b"nosniff"),)
 _STAFF_ANSWER = (*_EVERY_ANSWER, (b"cache-control", b"no-store"))
-_SET_HERE = frozenset({b"x-request-id", b"x-content-type-options"})
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+_SET_HERE = frozenset({b"x-request-id", b"x-content-type-options", _HSTS[0]})
 _SET_HERE_STAFF = _SET_HERE | {b"cache-control"}
 # The ALB probes every few seconds per task: a line each would bury the rest.
 _QUIET = frozenset({("/health", 200)})
@@ -110,11 +111,7 @@ class Edge:
         received = 0
         max_bytes = self.max_body_bytes
         body = _BodyDeadline(self.body_timeout)
-        # Staff answers hold applicants' data: no browser, proxy or CDN keeps a copy.
-        no_store = scope["path"].startswith(self.no_store_prefixes)
-        every_answer, set_here = (
-            (_STAFF_ANSWER, _SET_HERE_STAFF) if no_store else (_EVERY_ANSWER, _SET_HERE)
-        )
+        every_answer, set_here = _headers_for(scope, self.no_store_prefixes)
 
         async def edge_send(message: Message) -> None:
             nonlocal status
@@ -174,6 +171,22 @@ class Edge:
                 **fields,
             },
         )
+
+
+def _headers_for(
+    scope: Scope, no_store_prefixes: tuple[str, ...]
+) -> tuple[tuple[tuple[bytes, bytes], ...], frozenset[bytes]]:
+    """The headers this request's answer gets, and those it must not carry twice."""
+    headers: tuple[tuple[bytes, bytes], ...]
+    # Staff answers hold applicants' data: no browser, proxy or CDN keeps a copy.
+    if scope["path"].startswith(no_store_prefixes):
+        headers, set_here = _STAFF_ANSWER, _SET_HERE_STAFF
+    else:
+        headers, set_here = _EVERY_ANSWER, _SET_HERE
+    # Over HTTPS (the ALB's X-Forwarded-Proto from a trusted proxy): browsers keep to it.
+    if scope.get("scheme") == "https":
+        headers = (*headers, _HSTS)
+    return headers, set_here
 
 
 def _read_headers(scope: Scope) -> tuple[str | None, int | None]:

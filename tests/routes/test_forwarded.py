@@ -127,3 +127,18 @@ def test_uvicorn_rewrites_no_client_from_the_header(monkeypatch: pytest.MonkeyPa
 
     [config] = configs
     assert config.proxy_headers is False
+
+
+async def test_hsts_only_over_https_as_the_trusted_proxy_says(
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings(trusted_proxies=VPC)
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}
+    async with serve(settings, peer=ALB) as client:
+        secure = await client.get("/health", headers=https)
+        plain = await client.get("/health", headers={**https, "X-Forwarded-Proto": "http"})
+    async with serve(settings, peer=("203.0.113.9", 40000)) as client:
+        spoofed = await client.get("/health", headers=https)
+    assert secure.headers["strict-transport-security"].startswith("max-age=31536000")
+    assert "strict-transport-security" not in plain.headers
+    assert "strict-transport-security" not in spoofed.headers
