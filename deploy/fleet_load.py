@@ -37,14 +37,26 @@ def _body(run_id: str, number: int) -> dict[str, str]:
     }
 
 
+def _client_address(number: int) -> str:
+    # RFC 2544's benchmark range, 198.18.0.0/15: one address a registration.
+    return f"198.{18 + number // 65536 % 2}.{number // 256 % 256}.{number % 256}"
+
+
 async def _register(
     clients: asyncio.Queue[httpx.AsyncClient],
     url: str,
     registration: Registration,
     body: dict[str, str],
     t0: float,
+    *,
+    client_address: str,
 ) -> None:
-    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    headers = {
+        "Idempotency-Key": str(uuid.uuid4()),
+        # Applicants come from many addresses, as behind the ALB: HAProxy appends its
+        # peer (127.0.0.1, the trusted proxy), and the service believes the entry before.
+        "X-Forwarded-For": client_address,
+    }
     for attempt in range(1, MAX_ATTEMPTS + 1):
         client = await clients.get()
         try:
@@ -96,5 +108,8 @@ async def send_registrations(
             body = _body(run_id, number)
             registration = Registration(body["email"], scheduled)
             registrations.append(registration)
-            tasks.create_task(_register(clients, url, registration, body, t0))
+            address = _client_address(number)
+            tasks.create_task(
+                _register(clients, url, registration, body, t0, client_address=address)
+            )
     return registrations
