@@ -27,7 +27,15 @@ from config.errors import NotFound
 from config.settings import Program
 from controllers.registration import KEY_PATTERN
 from controllers.registration_form import RegistrationForm
-from controllers.staff_params import DEFAULT_LIMIT, MAX_LIMIT, MAX_PROGRAM, MAX_SEARCH
+from controllers.staff_audit import AUDIT_CURSOR_PATTERN
+from controllers.staff_params import (
+    CURSOR_FORMAT,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_SEARCH,
+    SEARCH_PATTERN,
+    SINCE_AFTER_UNTIL,
+)
 from models.registrations import Registration
 
 __all__ = ["ASSETS_PATH", "NOT_API", "DocsController", "openapi_document"]
@@ -236,19 +244,37 @@ _IDEMPOTENCY_KEY = {
 _TIME = "ISO 8601 date or date-time, UTC unless an offset is given"
 # What staff_params reads: an ISO 8601 date, or a date-time (offset optional).
 _MOMENT = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
+_ORDER = (
+    f"`since` must be before `until` (given, or the default), else a 400 {SINCE_AFTER_UNTIL!r}."
+)
+
+
+# The program enum is the configured list, filled in by openapi_document.
 _FILTERS = [
-    _query("program", "Only this program (one of /api/programs; another is a 400).",
-           {"type": "string", "maxLength": MAX_PROGRAM}),
-    _query("since", f"Created at or after ({_TIME}; a date: from its start).", _MOMENT),
-    _query("until", f"Created at or before ({_TIME}; a date: its whole day).", _MOMENT),
-    _query("q", "Any part of the name, email or phone, ignoring case, accents and punctuation.",
-           {"type": "string", "maxLength": MAX_SEARCH}),
+    _query("program", "Only this program (one of /api/programs); blank: no filter.",
+           {"type": "string", "anyOf": [{"enum": []}, {"pattern": r"^\s*$"}]}),
+    _query("since", f"Created at or after ({_TIME}; a date: from its start). {_ORDER}",
+           _MOMENT),
+    _query("until", f"Created at or before ({_TIME}; a date: its whole day). {_ORDER}",
+           _MOMENT),
+    _query("q", "Any part of the name, email or phone, ignoring case, accents and"
+           " punctuation; at least one letter or digit.",
+           {"type": "string", "maxLength": MAX_SEARCH, "pattern": SEARCH_PATTERN}),
 ]  # fmt: skip
+
+
+_LIMIT = _query("limit", "Rows a page.", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                "default": DEFAULT_LIMIT})  # fmt: skip
 _PAGE = [
-    _query("limit", "Rows a page.", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
-           "default": DEFAULT_LIMIT}),
-    _query("cursor", "The `next` value of the page before (unpadded base64url).",
-           {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}),
+    _LIMIT,
+    _query("cursor", "The `next` value of the page before, as given: opaque (unpadded base64url"
+           " of the last row's position); anything else is a 400.",
+           {"type": "string", "format": CURSOR_FORMAT}),
+]  # fmt: skip
+_AUDIT_PAGE = [
+    _LIMIT,
+    _query("cursor", "The `next` value of the page before, as given.",
+           {"type": "string", "pattern": AUDIT_CURSOR_PATTERN}),
 ]  # fmt: skip
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 _BAD_INPUT = {"400": _error("A parameter cannot be read (the message says which).")}
@@ -320,7 +346,7 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
     "listRegistrations": _staff(
         "Registrations, newest first, a page at a time",
         {"200": _json(RegistrationPage, "One page."), **_BAD_INPUT},
-        parameters=_FILTERS + _PAGE,
+        parameters=[*_FILTERS, *_PAGE],
     ),
     "exportRegistrations": _staff(
         "Every matching registration as CSV (UTF-8 with BOM, in id order), streamed",
@@ -365,7 +391,7 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
     "auditTrail": _staff(
         "The audit trail of staff actions, newest first",
         {"200": _json(AuditPage, "One page."), **_BAD_INPUT, **_ADMIN_ONLY},
-        parameters=_PAGE,
+        parameters=_AUDIT_PAGE,
     ),
     "openapi": {
         "summary": "This document",
@@ -393,11 +419,21 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
 NOT_API = frozenset({"console"})
 
 
-def _paths(routes: Sequence[BaseRoute], prefix: str = "") -> dict[str, dict[str, Any]]:
+def _with_programs(parameter: dict[str, Any], programs: Sequence[Program]) -> dict[str, Any]:
+    if parameter["name"] != "program":
+        return parameter
+    _, blank = parameter["schema"]["anyOf"]
+    values = {"enum": [p.value for p in programs]}
+    return {**parameter, "schema": {**parameter["schema"], "anyOf": [values, blank]}}
+
+
+def _paths(
+    routes: Sequence[BaseRoute], programs: Sequence[Program], prefix: str = ""
+) -> dict[str, dict[str, Any]]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         if isinstance(route, Mount):
-            for path, item in _paths(route.routes, prefix + route.path).items():
+            for path, item in _paths(route.routes, programs, prefix + route.path).items():
                 paths.setdefault(path, {}).update(item)
         elif isinstance(route, Route) and route.include_in_schema and route.name not in NOT_API:
             if route.name not in _OPERATIONS:
@@ -405,6 +441,10 @@ def _paths(routes: Sequence[BaseRoute], prefix: str = "") -> dict[str, dict[str,
             # HEAD comes with GET; one method a route keeps the name a unique operationId.
             (method,) = (route.methods or set()) - {"HEAD"}
             operation = {"operationId": route.name, **_OPERATIONS[route.name]}
+            if "parameters" in operation:
+                operation["parameters"] = [
+                    _with_programs(p, programs) for p in operation["parameters"]
+                ]
             paths.setdefault(prefix + route.path_format, {})[method.lower()] = operation
     return paths
 
@@ -426,7 +466,7 @@ def openapi_document(
                 " key: Authorize with it, then try them."
             ),
         },
-        "paths": _paths(routes),
+        "paths": _paths(routes, programs),
         "components": {"schemas": schemas, "securitySchemes": _SECURITY_SCHEMES},
     }
 

@@ -39,6 +39,17 @@ INVALID_PHONE = "Phone number must be 10 digits"
 _NAME_PUNCTUATION = frozenset(" -'\u2019")
 _PHONE_SEPARATORS = str.maketrans("", "", " -.()")
 _TEN_DIGITS = re.compile(r"[0-9]{10}", re.ASCII)
+# The rules above as the OpenAPI document states them (ECMA-262 regular expressions).
+# Marks: the combining diacriticals only (generators read \p{M} as whole blocks, unassigned
+# code points too, which the rule refuses); other marks are accepted as well.
+NAME_PATTERN = r"^[\p{L}\u0300-\u036F\s'\u2019-]*\p{L}[\p{L}\u0300-\u036F\s'\u2019-]*$"
+PHONE_PATTERN = r"^[ .()-]*(?:[0-9][ .()-]*){10}$"
+# email-validator's rules do not fit a pattern: this is a subset it always accepts (dot-atom
+# ASCII, hyphen-joined labels, a 2-3 letter TLD, which no special-use name is), at most 100.
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9_%+-]{1,20}(?:\.[A-Za-z0-9_%+-]{1,10}){0,2}"
+    r"@(?:[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8})?\.){1,3}[A-Za-z]{2,3}$"
+)
 
 
 DOMAIN_CACHE_SIZE = 4096
@@ -92,14 +103,26 @@ class RegistrationForm(BaseModel):
 
     name: str = Field(
         max_length=NAME_MAX,
-        description="Letters of any script, spaces, hyphens and apostrophes; "
-        "trimmed, inner white space collapsed.",
+        description="Letters of any script (with their marks), spaces, hyphens and"
+        " apostrophes, at least one letter; trimmed, inner white space collapsed, then"
+        " at most 100 characters.",
         examples=["José O'Brien"],
+        json_schema_extra={"pattern": NAME_PATTERN},
     )
-    email: str = Field(max_length=EMAIL_MAX, examples=["jose@example.com"])
+    email: str = Field(
+        max_length=EMAIL_MAX,
+        description="Checked by email-validator without a DNS look-up, which is stricter"
+        " than `format: email`: no quoted local part, no IP-literal domain, no special-use"
+        " domain (`.local`, `.test`, `localhost`, ...); at most 100 characters once"
+        " normalised. The pattern is a subset it always accepts, for tools that generate"
+        " addresses; others (longer TLDs, internationalised) are accepted too.",
+        examples=["jose@example.com"],
+        json_schema_extra={"format": "email", "pattern": EMAIL_PATTERN},
+    )
     phone: str = Field(
-        description="10 digits; spaces, '-', '.', '(' and ')' are ignored.",
+        description="10 ASCII digits once spaces, '-', '.', '(' and ')' are removed.",
         examples=["(555) 123-4567"],
+        json_schema_extra={"pattern": PHONE_PATTERN},
     )
     program: str = Field(description="One of the configured program values.")
 

@@ -85,6 +85,10 @@ class AuditController:
         )
 
 
+# The trail's `next`: an entry's id (a BIGINT, so at most 19 digits).
+AUDIT_CURSOR_PATTERN = r"^[0-9]{1,19}$"
+
+
 def _audit_cursor(text: str | None) -> int | None:
     if text is None:
         return None

@@ -25,6 +25,13 @@ MAX_LIMIT = 500
 MAX_SEARCH = 100
 MAX_PROGRAM = 50  # the column's width
 MAX_ID = 36
+# The one rule between parameters; JSON Schema cannot state it, so the document says it in words.
+SINCE_AFTER_UNTIL = "since must be before until"
+# How the OpenAPI document states these parameters (ECMA-262 regular expressions).
+SEARCH_PATTERN = r"^\s*$|[\p{L}\p{N}]"  # blank: no filter
+# A `next` value's own format name (unpadded base64url): only one this service gave is
+# valid (encode_cursor), which no pattern can say, so the document names it.
+CURSOR_FORMAT = "cursor"
 
 
 FILTERS = ("program", "since", "until", "q")
@@ -46,7 +53,7 @@ def registration_filters(params: QueryParams, programs: Sequence[str]) -> Filter
     since = _time(params, "since", end_of_day=False)
     until = _time(params, "until", end_of_day=True)
     if since is not None and until is not None and since >= until:
-        raise InvalidParameter("since must be before until")
+        raise InvalidParameter(SINCE_AFTER_UNTIL)
     program = _text(params, "program", MAX_PROGRAM)
     if program is not None and program not in programs:
         raise InvalidParameter(f"program must be one of: {', '.join(programs)}")

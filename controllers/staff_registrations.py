@@ -16,6 +16,7 @@ from controllers.staff_auth import StaffAuth
 from controllers.staff_params import (
     FILTERS,
     PAGING,
+    SINCE_AFTER_UNTIL,
     cursor,
     encode_cursor,
     limit,
@@ -73,7 +74,7 @@ class StaffRegistrationsController:
             before = today.replace(microsecond=0) + timedelta(days=1)
         since = filters.since or _default_since(before)
         if since >= before:
-            raise InvalidParameter("since must be before until")
+            raise InvalidParameter(SINCE_AFTER_UNTIL)
         bounded = Filters(filters.program, since, before, filters.search)
         counted = await totals(self._db, bounded)
         total = sum(count for _, count in counted.by_program)
