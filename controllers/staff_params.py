@@ -111,6 +111,11 @@ def _text(params: QueryParams, name: str, longest: int) -> str | None:
 _UNENCODED_PLUS = re.compile(r" (\d{2}:?\d{2})$")
 
 
+def _after(moment: datetime, step: timedelta) -> datetime:
+    # The last representable day (9999-12-31) has no next one: its end is the end of time.
+    return moment + step if moment <= datetime.max - step else datetime.max
+
+
 def _time(params: QueryParams, name: str, *, end_of_day: bool) -> datetime | None:
     """The parameter as naive UTC; a date alone is its day's start (or the next day's)."""
     text = params.get(name)
@@ -127,10 +132,10 @@ def _time(params: QueryParams, name: str, *, end_of_day: bool) -> datetime | Non
             if moment.tzinfo is not None:
                 moment = moment.astimezone(UTC).replace(tzinfo=None)
             # `until` includes its own instant; the query's bound is exclusive.
-            return moment + timedelta(microseconds=1) if end_of_day else moment
+            return _after(moment, timedelta(microseconds=1)) if end_of_day else moment
         start = datetime(day.year, day.month, day.day)
-        return start + timedelta(days=1) if end_of_day else start
-    except (ValueError, OverflowError):
+        return _after(start, timedelta(days=1)) if end_of_day else start
+    except ValueError:
         raise InvalidParameter(
             f"{name} must be an ISO 8601 date or date-time, e.g. 2025-01-31 or 2025-01-31T09:30:00Z"
         ) from None
