@@ -106,6 +106,22 @@ def _cells(row: Registration) -> tuple[str, ...]:
     return (row.id, row.name, row.email, row.phone or "", row.program or "", created)
 
 
+def attachment(
+    request: Request,
+    extension: str,
+    media_type: str,
+    chunks: Callable[[], AsyncIterable[bytes]],
+    on_close: Callable[[], Awaitable[None]],
+) -> Response:
+    """An export's answer: a dated file to save, streamed; to HEAD, its headers alone."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    headers = {"Content-Disposition": f'attachment; filename="registrations-{stamp}.{extension}"'}
+    if request.method == "HEAD":
+        # The headers a GET would get; no rows read, so nothing exported to audit.
+        return Response(media_type=media_type, headers=headers)
+    return StreamThenClose(chunks(), on_close=on_close, media_type=media_type, headers=headers)
+
+
 class ExportController:
     """Streams the registrations a staff member asked for."""
 
@@ -118,22 +134,14 @@ class ExportController:
         """200 text/csv, streamed; the same filters as the list."""
         key = await self._auth.authenticate(request)
         filters = registration_filters(only(request.query_params, FILTERS), self._programs)
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        headers = {"Content-Disposition": f'attachment; filename="registrations-{stamp}.csv"'}
-        if request.method == "HEAD":
-            # The headers a GET would get; no rows read, so nothing exported to audit.
-            return Response(media_type=_MEDIA_TYPE, headers=headers)
         progress = Progress()
 
         async def audit_export() -> None:
             detail = {**filters_detail(filters), "complete": progress.complete}
             await audit(self._db, key, "registrations.export", detail, progress.rows)
 
-        return StreamThenClose(
-            self._chunks(filters, progress),
-            on_close=audit_export,
-            media_type=_MEDIA_TYPE,
-            headers=headers,
+        return attachment(
+            request, "csv", _MEDIA_TYPE, lambda: self._chunks(filters, progress), audit_export
         )
 
     async def _chunks(self, filters: Filters, progress: Progress) -> AsyncIterator[bytes]:

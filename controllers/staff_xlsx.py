@@ -14,7 +14,6 @@ import asyncio
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,7 +24,7 @@ from config.settings import Program
 from controllers.spreadsheet import RegistrationSheet
 from controllers.staff_audit import audit, filters_detail
 from controllers.staff_auth import StaffAuth
-from controllers.staff_export import EXPORT_PAUSE_FACTOR, Progress, StreamThenClose
+from controllers.staff_export import EXPORT_PAUSE_FACTOR, Progress, attachment
 from controllers.staff_params import FILTERS, only, registration_filters
 from models.db import Database
 from models.registrations import Filters, Position, by_date
@@ -58,16 +57,8 @@ class XlsxExportController:
             detail = {**filters_detail(filters), "complete": progress.complete, "format": "xlsx"}
             await audit(self._db, key, "registrations.export", detail, progress.rows)
 
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        headers = {"Content-Disposition": f'attachment; filename="registrations-{stamp}.xlsx"'}
-        if request.method == "HEAD":
-            # The headers a GET would get; no rows read, so nothing exported to audit.
-            return Response(media_type=MEDIA_TYPE, headers=headers)
-        return StreamThenClose(
-            self._chunks(filters, progress),
-            on_close=audit_export,
-            media_type=MEDIA_TYPE,
-            headers=headers,
+        return attachment(
+            request, "xlsx", MEDIA_TYPE, lambda: self._chunks(filters, progress), audit_export
         )
 
     async def _chunks(self, filters: Filters, progress: Progress) -> AsyncIterator[bytes]:
