@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -103,9 +104,12 @@ def mime_message(mail: Mail, sender: str) -> EmailMessage:
     message["To"] = mail.to
     message["Subject"] = mail.subject
     message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid(domain="schoolapp.local")
+    # The id and the MIME boundary are ours: email.utils.make_msgid and the generator's
+    # boundary draw from the process-wide `random`, and this runs in a send thread.
+    message["Message-ID"] = f"<{uuid.uuid4().hex}@schoolapp.local>"
     message.set_content(mail.text)
     message.add_alternative(mail.html, subtype="html")
+    message.set_boundary(f"=============={uuid.uuid4().hex}==")
     return message
 
 

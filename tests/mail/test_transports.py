@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from config.errors import MailRejected, MailTemporarilyFailed
 from config.log import mask_emails_in
 from config.settings import Settings
 from mail.message import Mail
-from mail.transports import FileTransport, mail_transport, map_ses_errors
+from mail.transports import FileTransport, mail_transport, map_ses_errors, mime_message
 
 MAIL = Mail("id-1", "ada@example.com", "Subject", "text", "<p>html</p>")
 
@@ -97,3 +98,14 @@ def test_sending_again_replaces_the_file(tmp_path: Path) -> None:
 def test_the_backend_setting_picks_the_transport(tmp_path: Path) -> None:
     assert isinstance(mail_transport(Settings(mail_dir=tmp_path)), FileTransport)
     assert mail_transport(Settings(mail_backend="off")) is None
+
+
+def test_a_message_draws_nothing_from_the_process_wide_random() -> None:
+    # Sends run in threads beside the app: a draw from the shared `random` there changes
+    # what another part of the process (a seeded test, Hypothesis) replays.
+    state = random.getstate()
+    message = mime_message(MAIL, "School <school@example.com>")
+    rendered = message.as_bytes()
+    assert random.getstate() == state
+    assert b"multipart/alternative" in rendered
+    assert message["Message-ID"].endswith("@schoolapp.local>")
