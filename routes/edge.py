@@ -279,38 +279,24 @@ class HotPaths:
                 await send({"type": "http.response.body", "body": HEALTH_BODY})
                 return
             if path == self.register_path and scope["method"] == "POST":
-                await self._register(scope, receive, send)
+                # What the router's match would have set (the access line reads "endpoint").
+                scope["endpoint"] = self.register
+                scope["path_params"] = {}
+                request = Request(scope, receive, send)
+                try:
+                    response = await self.register(request)
+                except Exception as exc:
+                    handler = _handler_for(self.exception_handlers, exc)
+                    if handler is None:
+                        raise
+                    response = await handler(request, exc)
+                    # Reused exception instances would pile up tracebacks across requests.
+                    exc.__traceback__ = None
+                # Outside the `try`: sending a built answer is two `send`s, which raise
+                # none of the exceptions the handlers answer.
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-    async def _register(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # What the router's match would have set (the access line reads "endpoint").
-        scope["endpoint"] = self.register
-        scope["path_params"] = {}
-        request = Request(scope, receive, send)
-        started = False
-
-        async def sender(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            response = await self.register(request)
-            await response(scope, receive, sender)
-        except Exception as exc:
-            handler = _handler_for(self.exception_handlers, exc)
-            if handler is None:
-                raise
-            if started:
-                raise RuntimeError(
-                    "Caught handled exception, but response already started."
-                ) from exc
-            answer = await handler(request, exc)
-            await answer(scope, receive, sender)
-            # Reused exception instances would pile up tracebacks across requests.
-            exc.__traceback__ = None
 
 
 def _handler_for(
