@@ -31,7 +31,7 @@ class RegistrationSheet:
         self._path = folder / FILE
         self._labels = labels
         self._zone = zone
-        # Imported at the first export: the serving process need not hold it (12 MB) idle.
+        # Imported at the first export: an idle serving process need not hold it (5 MB).
         import xlsxwriter  # noqa: PLC0415
 
         self._book = xlsxwriter.Workbook(

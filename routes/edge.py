@@ -150,8 +150,8 @@ class Edge:
         except Exception as exc:
             if status:
                 raise  # the answer has begun: nothing to do but let the server close it
-            # Answered here rather than by Starlette's ServerErrorMiddleware: that one
-            # sits outside every user middleware, so its 500 would lack X-Request-ID.
+            # Answered here: Starlette's ServerErrorMiddleware, outside every user middleware
+            # (its 500 would lack X-Request-ID), is left out of the stack (index.py).
             await unexpected_error(exc)(scope, edge_receive, edge_send)
         finally:
             access_fields_var.reset(fields_token)
@@ -251,8 +251,8 @@ class HotPaths:
     middleware, the router's matching, a `Request` or a `Response`. A registration
     goes straight to its handler, its errors turned into answers by the same
     handlers (controllers/error_responses.py) Starlette's exception middleware
-    would call: the router's match and two exception wrappers cost a tenth of a
-    registration's own code (docs/performance.md). The route table keeps both
+    would call: the router's match and the exception wrappers were about 5 % of a
+    registration's CPU (docs/performance.md). The route table keeps both
     paths for their other methods (HEAD, a wrong method's 405) and the OpenAPI
     document.
     """

@@ -1,7 +1,7 @@
 """The start-up hook: brings the schema to HEAD on the database's first connection.
 
 The steps run in a child process: Alembic and SQLAlchemy, once imported, would
-stay in the serving process for good (about 20 MB of its idle RSS,
+stay in the serving process for good (about 25 MB of its idle RSS,
 docs/performance.md), and only a start-up needs them.
 """
 
