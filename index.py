@@ -10,6 +10,8 @@ from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.types import ASGIApp
 
 from config.credentials import CredentialsSource, credentials_source, migration_credentials
 from config.errors import ConfigError, CredentialsRejected, DatabaseUnavailable
@@ -34,9 +36,9 @@ from models.db import Database
 from models.migrations.startup import StartupMigrations
 from models.schema import create_database
 from routes.cors import CORSByPath
-from routes.edge import AccessLog, Edge, HealthProbe
+from routes.edge import AccessLog, Edge, HotPaths
 from routes.forwarded import TrustedProxies
-from routes.table import STAFF_PATH_PREFIXES, build_routes
+from routes.table import REGISTER_PATH, STAFF_PATH_PREFIXES, build_routes
 
 VERSION = "1.0.0"
 MAX_BODY_BYTES = 16 * 1024
@@ -95,17 +97,25 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
                 staff_prefixes=STAFF_PATH_PREFIXES,
             )
         )
-    middleware.append(Middleware(HealthProbe))
     staff_auth = StaffAuth(database)
     program_values = [p.value for p in settings.programs]
+    registration = RegistrationController(
+        database,
+        program_values,
+        replay_window=timedelta(seconds=settings.replay_window_seconds),
+        limits=RegistrationLimits(settings.rate_limit_register, settings.rate_limit_mismatch),
+        on_registered=mail.registered if mail is not None else None,
+    )
+    middleware.append(
+        Middleware(
+            HotPaths,
+            register_path=REGISTER_PATH,
+            register=registration.register,
+            exception_handlers=EXCEPTION_HANDLERS,
+        )
+    )
     routes = build_routes(
-        registration=RegistrationController(
-            database,
-            program_values,
-            replay_window=timedelta(seconds=settings.replay_window_seconds),
-            limits=RegistrationLimits(settings.rate_limit_register, settings.rate_limit_mismatch),
-            on_registered=mail.registered if mail is not None else None,
-        ),
+        registration=registration,
         readiness=ReadinessController(database),
         programs=ProgramsController(settings.programs),
         docs=DocsController(settings.programs, VERSION),
@@ -115,7 +125,7 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
         audit=AuditController(database, staff_auth),
         key=StaffKeyController(database, staff_auth),
     )
-    app = Starlette(
+    app = _App(
         routes=routes,
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -129,6 +139,19 @@ def create_app(settings: Settings, credentials: CredentialsSource | None = None)
     app.state.mail = mail
     app.state.metrics = metrics
     return app
+
+
+class _App(Starlette):
+    """Starlette without its outermost ServerErrorMiddleware: `Edge` answers every 500
+    itself (with the request id that one's would lack), so it would only cost a layer."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The user middleware around ExceptionMiddleware around the router."""
+        handlers = {k: v for k, v in self.exception_handlers.items() if k not in (500, Exception)}
+        app: ASGIApp = ExceptionMiddleware(self.router, handlers=handlers, debug=self.debug)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def metrics_flusher(settings: Settings, database: Database) -> MetricsFlusher | None:

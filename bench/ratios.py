@@ -26,16 +26,22 @@ def fmt_ratio(values: Sequence[float]) -> str:
     return f"{median(values):.2f}  (rounds: {spread})"
 
 
+def _cpu_per_request(run: RunResult) -> float:
+    return run.cpu_server_pct / run.wrk.rps if run.wrk.rps else float("nan")
+
+
 def print_ratios(
     runs: list[RunResult], opts: Options, svc: ServerKind, others: Sequence[ServerKind]
-) -> tuple[dict[str, Ratios], dict[str, Ratios]]:
-    """Print req/s and p99 ratios service / each other server; return both, by its tag."""
+) -> tuple[dict[str, Ratios], dict[str, Ratios], dict[str, Ratios]]:
+    """Print req/s, p99 and server-CPU-per-request ratios service / each other server;
+    return the three, by its tag."""
     rps: dict[str, Ratios] = {}
     p99: dict[str, Ratios] = {}
+    cpu: dict[str, Ratios] = {}
     for other in others:
         print()
         print(f"Ratios {svc.label} / {other.label} (median of per-round ratios)")
-        rps[other.tag], p99[other.tag] = {}, {}
+        rps[other.tag], p99[other.tag], cpu[other.tag] = {}, {}, {}
         for scenario in opts.scenarios:
             pairs = list(
                 zip(
@@ -48,6 +54,10 @@ def print_ratios(
             p99[other.tag][scenario.key] = [
                 a.wrk.p99_ms / b.wrk.p99_ms for a, b in pairs if b.wrk.p99_ms
             ]
+            cpu[other.tag][scenario.key] = [
+                _cpu_per_request(a) / _cpu_per_request(b) for a, b in pairs if b.cpu_server_pct
+            ]
             print(f"  {scenario.label:<24} req/s {fmt_ratio(rps[other.tag][scenario.key])}")
             print(f"  {'':<24} p99   {fmt_ratio(p99[other.tag][scenario.key])}")
-    return rps, p99
+            print(f"  {'':<24} cpu/r {fmt_ratio(cpu[other.tag][scenario.key])}")
+    return rps, p99, cpu

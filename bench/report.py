@@ -21,7 +21,9 @@ def report(runs: list[RunResult], opts: Options, kinds: Sequence[ServerKind]) ->
     by_tag = {k.tag: k for k in kinds}
     svc = by_tag.get(SERVICE)
     others = [k for k in kinds if k.tag != SERVICE]
-    rps_ratios, p99_ratios = print_ratios(runs, opts, svc, others) if svc else ({}, {})
+    rps_ratios, p99_ratios, cpu_ratios = (
+        print_ratios(runs, opts, svc, others) if svc else ({}, {}, {})
+    )
     rows = _print_rows(runs, kinds)
     rss, startup = _print_processes(runs, kinds)
     _print_warnings(runs, opts, kinds)
@@ -38,6 +40,7 @@ def report(runs: list[RunResult], opts: Options, kinds: Sequence[ServerKind]) ->
         ServiceFigures(
             rps_ratios=rps_ratios,
             p99_ratios=p99_ratios,
+            cpu_ratios=cpu_ratios,
             rps={
                 s.key: median([r.wrk.rps for r in pick(runs, SERVICE, s.key)])
                 for s in opts.scenarios

@@ -1,4 +1,4 @@
-"""The targets the service must meet against the ceiling and the peer (issue 12), PASS/MISS."""
+"""The targets the service must meet against the ceiling and the peer (issue 21), PASS/MISS."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from bench.ratios import Ratios
 from bench.results import median
 
 REGISTER_KEYS = ("reg8", "reg32", "reg64")
-TARGET_VS_CEILING = 0.7  # register req/s, service / ceiling, at every concurrency
-TARGET_VS_PEER = 1.5  # register req/s, service / peer, at every concurrency
-TARGET_HEALTH_RATIO = 0.6  # /health c=64 req/s, service / ceiling
-TARGET_P99_RATIO = 1.5  # register c=64 p99, service / ceiling
+TARGET_VS_CEILING = 0.75  # register req/s, service / ceiling, at every concurrency
+TARGET_VS_PEER = 2.0  # register req/s, service / peer, at every concurrency
+TARGET_HEALTH_RATIO = 0.7  # /health c=64 req/s, service / ceiling
+TARGET_P99_RATIO = 1.0  # register c=64 p99, service / ceiling
+TARGET_CPU_RATIO = 1.4  # server CPU per registration, service / ceiling, at every concurrency
 TARGET_RSS_MB = 100.0
 TARGET_STARTUP_S = 1.0
 
@@ -24,6 +25,7 @@ class ServiceFigures:
 
     rps_ratios: dict[str, Ratios]  # by the other server's tag
     p99_ratios: dict[str, Ratios]
+    cpu_ratios: dict[str, Ratios]
     rps: dict[str, float]  # the service's median req/s per scenario key
     errors: int
     rows_text: str
@@ -76,6 +78,16 @@ def _ratio_targets(svc: ServiceFigures) -> list[Target]:
             PEER,
             key,
             lambda m: m >= TARGET_VS_PEER,
+        )
+        for key in REGISTER_KEYS
+    ]
+    targets += [
+        _ratio_target(
+            f"register c={key[3:]} server CPU/req <= {TARGET_CPU_RATIO} x ceiling's",
+            svc.cpu_ratios,
+            CEILING,
+            key,
+            lambda m: m <= TARGET_CPU_RATIO,
         )
         for key in REGISTER_KEYS
     ]

@@ -15,7 +15,7 @@ HEALTH_BODY = b'{"status":"OK"}'
 async def health(request: Request) -> Response:
     """200 at once: the process serves. Never touches the database.
 
-    A GET is answered before routing (`routes.edge.HealthProbe`); this
+    A GET is answered before routing (`routes.edge.HotPaths`); this
     answers HEAD.
     """
     return Response(HEALTH_BODY, media_type="application/json")

@@ -38,6 +38,9 @@ def _item(notation: str) -> RateLimitItem | None:
 
 def address_key(address: str) -> str:
     """The key a client address is counted under: itself, or its /64 for IPv6."""
+    # Only IPv6 has a colon: an IPv4 address (or no address at all) is its own key.
+    if ":" not in address:
+        return address
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

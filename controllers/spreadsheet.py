@@ -15,8 +15,6 @@ from datetime import UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import xlsxwriter
-
 from models.registrations import Registration
 
 SHEET = "Registrations"
@@ -33,6 +31,9 @@ class RegistrationSheet:
         self._path = folder / FILE
         self._labels = labels
         self._zone = zone
+        # Imported at the first export: an idle serving process need not hold it (5 MB).
+        import xlsxwriter  # noqa: PLC0415
+
         self._book = xlsxwriter.Workbook(
             str(self._path), {"constant_memory": True, "tmpdir": str(folder)}
         )

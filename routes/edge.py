@@ -7,8 +7,8 @@ every request. The access line is written straight to stdout rather than through
 `logging`, whose record, filters, lock and formatter cost about five times as much
 a line (docs/performance.md).
 
-`HealthProbe` answers the ALB's `GET /health` before routing; it sits inside CORS,
-so the answer carries what every answer carries.
+`HotPaths` answers the ALB's `GET /health` and serves `POST /api/register` before
+routing; it sits inside CORS, so their answers carry what every answer carries.
 """
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TextIO
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.errors import BodyTimeout, BodyTooLarge
@@ -45,6 +48,8 @@ _QUIET = frozenset({("/health", 200)})
 _HEALTH_PATH = "/health"
 # More digits than any length we would read (int() refuses over 4,300 of them).
 _LENGTH_DIGITS = 18
+# What controllers/error_responses.py maps an exception class to.
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class AccessLog:
@@ -142,8 +147,8 @@ class Edge:
         except Exception as exc:
             if status:
                 raise  # the answer has begun: nothing to do but let the server close it
-            # Answered here rather than by Starlette's ServerErrorMiddleware: that one
-            # sits outside every user middleware, so its 500 would lack X-Request-ID.
+            # Answered here: Starlette's ServerErrorMiddleware, outside every user middleware
+            # (its 500 would lack X-Request-ID), is left out of the stack (index.py).
             await unexpected_error(exc)(scope, edge_receive, edge_send)
         finally:
             access_fields_var.reset(fields_token)
@@ -251,24 +256,71 @@ class _BodyDeadline:
             self._reader.cancel()
 
 
-class HealthProbe:
-    """Answers `GET /health` with 200 `{"status":"OK"}` before routing; passes the rest on.
+class HotPaths:
+    """Answers `GET /health` with 200 `{"status":"OK"}` and serves `POST /api/register`
+    before routing; passes the rest on.
 
     The probe's answer never changes, so it needs none of Starlette's exception
-    middleware, the router's matching, a `Request` or a `Response`. The route table
-    keeps `/health` for HEAD, a wrong method's 405, and the OpenAPI document.
+    middleware, the router's matching, a `Request` or a `Response`. A registration
+    goes straight to its handler, its errors turned into answers by the same
+    handlers (controllers/error_responses.py) Starlette's exception middleware
+    would call: the router's match and the exception wrappers were about 5 % of a
+    registration's CPU (docs/performance.md). The route table keeps both
+    paths for their other methods (HEAD, a wrong method's 405) and the OpenAPI
+    document.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        register_path: str,
+        register: Callable[[Request], Awaitable[Response]],
+        exception_handlers: Mapping[type[Exception], ExceptionHandler],
+    ) -> None:
         self.app = app
+        self.register_path = register_path
+        self.register = register
+        self.exception_handlers = exception_handlers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer the probe, or serve the request as usual."""
-        if scope["type"] == "http" and scope["path"] == _HEALTH_PATH and scope["method"] == "GET":
-            await send(_health_start())
-            await send({"type": "http.response.body", "body": HEALTH_BODY})
-            return
+        """Answer the probe, serve a registration, or serve the request as usual."""
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == _HEALTH_PATH and scope["method"] == "GET":
+                await send(_health_start())
+                await send({"type": "http.response.body", "body": HEALTH_BODY})
+                return
+            if path == self.register_path and scope["method"] == "POST":
+                # What the router's match would have set (the access line reads "endpoint").
+                scope["endpoint"] = self.register
+                scope["path_params"] = {}
+                request = Request(scope, receive, send)
+                try:
+                    response = await self.register(request)
+                except Exception as exc:
+                    handler = _handler_for(self.exception_handlers, exc)
+                    if handler is None:
+                        raise
+                    response = await handler(request, exc)
+                    # Reused exception instances would pile up tracebacks across requests.
+                    exc.__traceback__ = None
+                # Outside the `try`: sending a built answer is two `send`s, which raise
+                # none of the exceptions the handlers answer.
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+
+def _handler_for(
+    handlers: Mapping[type[Exception], ExceptionHandler], exc: Exception
+) -> ExceptionHandler | None:
+    """The handler of the nearest class of `exc` that has one, as Starlette looks it up."""
+    for cls in type(exc).__mro__:
+        handler = handlers.get(cls)
+        if handler is not None:
+            return handler
+    return None
 
 
 def _health_start() -> Message:

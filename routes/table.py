@@ -17,8 +17,10 @@ from controllers.staff_key import StaffKeyController
 from controllers.staff_registrations import StaffRegistrationsController
 from controllers.staff_xlsx import XlsxExportController
 
-__all__ = ["STAFF_PATH_PREFIXES", "build_routes"]
+__all__ = ["REGISTER_PATH", "STAFF_PATH_PREFIXES", "build_routes"]
 
+# Served before routing for POST (routes/edge.py); the route documents it and answers the rest.
+REGISTER_PATH = "/api/register"
 _REGISTRATIONS = "/api/registrations"
 _AUDIT = "/api/audit"
 _STAFF_KEY = "/api/staff/key"
@@ -65,10 +67,10 @@ def build_routes(
 ) -> list[BaseRoute]:
     """The route table; anything else is a JSON 404, a wrong method a JSON 405."""
     return [
-        # GET is answered before routing (routes/edge.py).
+        # GET /health and POST /api/register are served before routing (routes/edge.py).
         Route("/health", health, methods=["GET"], name="health"),
         Route("/health/ready", readiness.ready, methods=["GET"], name="ready"),
-        Route("/api/register", registration.register, methods=["POST"], name="register"),
+        Route(REGISTER_PATH, registration.register, methods=["POST"], name="register"),
         Route("/api/programs", programs.list, methods=["GET"], name="programs"),
         *_staff_routes(staff, export, xlsx, audit, key),
         Route("/openapi.json", docs.openapi, methods=["GET"], name="openapi"),
