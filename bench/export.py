@@ -65,6 +65,15 @@ def database_environment(name: str) -> dict[str, str]:
     }
 
 
+def new_database(prefix: str) -> tuple[str, dict[str, str]]:
+    """A new, empty database `prefix_<random>` on the local server, and its DB_* variables."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    env = database_environment(name)
+    with connect(env, None) as conn, conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    return name, env
+
+
 def connect(env: dict[str, str], database: str | None) -> pymysql.Connection[Any]:
     """An autocommitting connection to the benchmark's server."""
     if env["DB_HOST"] not in ("127.0.0.1", "localhost", "::1"):
@@ -207,10 +216,7 @@ def main() -> None:
     if wrk_path is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
 
-    name = f"bench_export_{secrets.token_hex(4)}"
-    env = database_environment(name)
-    with connect(env, None) as conn, conn.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    name, env = new_database("bench_export")
     log = Path(tempfile.mkdtemp(prefix="bench_export_")) / "service.log"
     service: subprocess.Popen[bytes] | None = None
     try:

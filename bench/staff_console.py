@@ -25,7 +25,6 @@ import asyncio
 import functools
 import http.client
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -37,8 +36,8 @@ from pathlib import Path
 from bench.export import (
     REPO_DIR,
     connect,
-    database_environment,
     free_port,
+    new_database,
     run_index,
     seed,
     vm_kib,
@@ -115,10 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     options = parser.parse_args()
-    name = f"bench_console_{secrets.token_hex(4)}"
-    env = database_environment(name)
-    with connect(env, None) as conn, conn.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    name, env = new_database("bench_console")
     log = Path(tempfile.mkdtemp(prefix="bench_console_")) / "service.log"
     service: subprocess.Popen[bytes] | None = None
     try:

@@ -9,7 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from config.credentials import DirectCredentials
 from config.settings import Settings
+from models.db import Database
+from models.migrations.runner import upgrade
 from tests.support.app_client import CORS_ORIGIN, SettingsFactory, serve
 from tests.support.environment import service_variables
 from tests.support.moto_aws import MotoAws, moto_server
@@ -154,3 +157,16 @@ async def staff(
     """The app over HTTP on a database of its own, with a staff key made for it."""
     async for app in staff_app(staff_settings, mysql, fresh_database):
         yield app
+
+
+@pytest.fixture
+async def migrated_db(
+    make_settings: SettingsFactory, fresh_database: str
+) -> AsyncIterator[Database]:
+    """The models' view of a migrated database of the test's own (no app, no HTTP)."""
+    settings = make_settings(db_name=fresh_database)
+    credentials = DirectCredentials(settings)
+    upgrade(credentials.current(), settings)
+    database = Database(settings, credentials)
+    yield database
+    await database.close()

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
-from config.credentials import DirectCredentials
 from controllers.staff_refusals import BURST, RATE, RefusalAudit
 from models.audit import newest
 from models.db import Database
-from models.migrations.runner import upgrade
-from tests.support.app_client import SettingsFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -28,14 +24,8 @@ class Clock:
 
 
 @pytest.fixture
-async def db(make_settings: SettingsFactory, fresh_database: str) -> AsyncIterator[Database]:
-    """A migrated database of this test's own."""
-    settings = make_settings(db_name=fresh_database)
-    credentials = DirectCredentials(settings)
-    upgrade(credentials.current(), settings)
-    database = Database(settings, credentials)
-    yield database
-    await database.close()
+def db(migrated_db: Database) -> Database:
+    return migrated_db
 
 
 async def test_refusals_are_bounded_and_the_left_out_ones_counted(db: Database) -> None:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from config.credentials import DirectCredentials
 from models import mail_outbox
 from models.db import Database
-from models.migrations.runner import upgrade
-from tests.support.app_client import SettingsFactory
 from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import stored_registration
 
@@ -24,14 +20,8 @@ ALL_TIME = (datetime(2000, 1, 1), datetime(2100, 1, 1))
 
 
 @pytest.fixture
-async def db(make_settings: SettingsFactory, fresh_database: str) -> AsyncIterator[Database]:
-    """A migrated database of this test's own."""
-    settings = make_settings(db_name=fresh_database)
-    credentials = DirectCredentials(settings)
-    upgrade(credentials.current(), settings)
-    database = Database(settings, credentials)
-    yield database
-    await database.close()
+def db(migrated_db: Database) -> Database:
+    return migrated_db
 
 
 def now() -> datetime:
