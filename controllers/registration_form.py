@@ -37,6 +37,8 @@ INVALID_EMAIL = "Invalid email format"
 INVALID_PHONE = "Phone number must be 10 digits"
 
 _NAME_PUNCTUATION = frozenset(" -'\u2019")
+# The rule for ASCII names: ASCII letters are the only ASCII characters of categories L and M.
+_ASCII_NAME = re.compile(r"[A-Za-z '-]*[A-Za-z][A-Za-z '-]*")
 _PHONE_SEPARATORS = str.maketrans("", "", " -.()")
 _TEN_DIGITS = re.compile(r"[0-9]{10}", re.ASCII)
 # The rules above as the OpenAPI document states them (ECMA-262 regular expressions).
@@ -96,6 +98,14 @@ def _is_name_character(character: str) -> bool:
     return character in _NAME_PUNCTUATION or unicodedata.category(character)[0] in "LM"
 
 
+def _is_name(name: str) -> bool:
+    # Most names are ASCII, where the rule is this pattern: a fifth of the cost of
+    # asking each character's Unicode category (docs/performance.md).
+    if name.isascii():
+        return _ASCII_NAME.fullmatch(name) is not None
+    return all(map(_is_name_character, name)) and any(c.isalpha() for c in name)
+
+
 class RegistrationForm(BaseModel):
     """An applicant as submitted, cleaned: trimmed name, normalised email, digits-only phone."""
 
@@ -133,7 +143,7 @@ class RegistrationForm(BaseModel):
         if not isinstance(value, str):
             raise _fail("name", NAME_CHARACTERS)
         name = unicodedata.normalize("NFC", " ".join(value.split()))
-        if not all(map(_is_name_character, name)) or not any(c.isalpha() for c in name):
+        if not _is_name(name):
             raise _fail("name", NAME_CHARACTERS)
         if len(name) > NAME_MAX:
             raise _fail("name", NAME_TOO_LONG)

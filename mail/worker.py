@@ -91,6 +91,10 @@ class WorkerTimings:
     send_grace_seconds: float = 1.0
     # Rows a statement writes: ids handed over, ids the reconciliation finds.
     handoff_batch: int = 1000
+    # Hand-offs gathered this long before they are written: one INSERT for a burst of
+    # registrations rather than one each, a cost every registration paid
+    # (docs/performance.md); reconciliation covers a crash inside it.
+    handoff_linger_seconds: float = 0.2
     reconcile_batch: int = 500
     # A claimed batch needs at most this much pacing: far inside its lease.
     batch_pacing_seconds: float = 10.0
@@ -276,6 +280,8 @@ class MailWorker:
                 failures = 0
                 if not busy:
                     await self._wait(self._wake, self._timings.poll_seconds)
+                    if self._handed:
+                        await self._wait(self._stopping, self._timings.handoff_linger_seconds)
                 continue
             failures += 1
             await self._wait(self._stopping, self._timings.outage_wait(failures))
@@ -390,10 +396,15 @@ class MailWorker:
             _logger.info("confirmation email not sent: the address is suppressed", extra=fields)
 
     async def _record_handed(self) -> None:
-        while self._handed:
-            batch = self._handed[: self._timings.handoff_batch]
+        # Those handed over until now; the ones arriving during these INSERTs wait for
+        # the next round. Writing until none was left wrote one small INSERT per
+        # round trip for as long as registrations kept coming, and sent nothing.
+        left = len(self._handed)
+        while left > 0:
+            batch = self._handed[: min(left, self._timings.handoff_batch)]
             await mail_outbox.add(self._db, batch)
             del self._handed[: len(batch)]
+            left -= len(batch)
 
     async def _reconcile(self) -> None:
         limit = self._timings.reconcile_batch
@@ -417,7 +428,8 @@ class MailWorker:
     async def _finish(self) -> None:
         try:
             await self._record_outcomes()
-            await self._record_handed()
+            while self._handed:
+                await self._record_handed()
         except DatabaseUnavailable as exc:
             _logger.warning(
                 "mail sender stopped with %d outcomes and %d hand-offs unrecorded"

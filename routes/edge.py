@@ -14,10 +14,10 @@ routing; it sits inside CORS, so their answers carry what every answer carries.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TextIO
 
@@ -107,7 +107,8 @@ class Edge:
         started = time.perf_counter()
         self.proxies.resolve(scope)
         incoming, declared = _read_headers(scope)
-        request_id = incoming or uuid.uuid4().hex
+        # 128 random bits in hex, as uuid4().hex has, at a fifth of its cost (docs/performance.md).
+        request_id = incoming or os.urandom(16).hex()
         id_token = request_id_var.set(request_id)
         fields: dict[str, object] = {}
         fields_token = access_fields_var.set(fields)

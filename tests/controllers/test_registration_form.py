@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import unicodedata
 from typing import Any
 from unittest import mock
 
@@ -133,6 +134,31 @@ def test_a_decomposed_name_is_stored_composed() -> None:
 )
 def test_names_with_other_characters_are_refused(name: str) -> None:
     assert failure(body(name=name)).message == NAME
+
+
+def _the_rule_accepts(name: str) -> bool:
+    # The contract's rule as Unicode states it, asked of every character.
+    allowed = all(c in " -'\u2019" or unicodedata.category(c)[0] in "LM" for c in name)
+    return allowed and any(c.isalpha() for c in name)
+
+
+def test_ascii_names_get_the_same_verdict_as_the_unicode_rule() -> None:
+    # ASCII names take a quicker path: it must answer as the rule does, for every
+    # ASCII character alone and in every pair, between letters and alone.
+    ascii_characters = [chr(c) for c in range(128)]
+    names = [
+        *ascii_characters,
+        *(a + b for a in ascii_characters for b in ascii_characters),
+        *(f"Ada{c}Lovelace" for c in ascii_characters),
+    ]
+    for name in names:
+        cleaned = " ".join(name.split())
+        if not cleaned:
+            continue  # blank: "All fields are required", checked elsewhere
+        if _the_rule_accepts(cleaned):
+            assert parse(body(name=name)).name == cleaned, repr(name)
+        else:
+            assert failure(body(name=name)).message == NAME, repr(name)
 
 
 def test_inner_white_space_is_collapsed() -> None:

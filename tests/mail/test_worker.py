@@ -7,6 +7,7 @@ fail on demand; moto's record of accepted emails is the count of deliveries.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -289,3 +290,44 @@ async def test_below_one_email_a_minute_a_claim_outlasts_its_wait_for_the_rate(
         await wait_for_async(lambda: bool(claimed()), 10, "the second email's claim")
         [(lease_left,)] = claimed()
     assert int(str(lease_left)) > 120 + 5  # the wait for its turn, and the send after it
+
+
+async def test_registrations_that_keep_coming_are_recorded_in_batches_and_emails_still_go(
+    make_settings: SettingsFactory,
+    fresh_database: str,
+    sender_db: Database,
+    mysql: MySQLTarget,
+    tmp_path: Path,
+) -> None:
+    # A busy hour: hand-offs every millisecond, each ahead of the INSERT recording the last.
+    settings = make_settings(db_name=fresh_database)
+    transport = mail_transport(settings)
+    assert transport is not None
+    sender = MailWorker(sender_db, settings, transport, WorkerTimings(busy_above=1.0))
+    first = await stored_registration(sender_db, name="Ada")
+    sender.registered(first.id)
+    handed = [first.id]
+
+    def hand_off(count: int) -> None:
+        # Not yet stored, and from one address: their emails fall due a second apart.
+        for _ in range(count):
+            handed.append(str(uuid.uuid4()))
+            sender.registered(handed[-1], "192.0.2.1")
+
+    hand_off(50)
+    sender.start()
+    try:
+        eml = tmp_path / "mail" / f"{first.id}.eml"
+        deadline = time.monotonic() + 10
+        while not eml.exists() and time.monotonic() < deadline:
+            hand_off(1)
+            await asyncio.sleep(0)  # one a turn of the loop: some arrive during every INSERT
+        assert eml.exists(), "no email sent while hand-offs kept coming"
+    finally:
+        await sender.stop()
+    assert sorted(outbox(mysql, fresh_database)) == sorted(handed)  # every one recorded
+    # The rows of one INSERT share its statement's time (UTC_TIMESTAMP(3)).
+    [(inserts,)] = mysql.execute(
+        "SELECT COUNT(DISTINCT created_at) FROM mail_outbox", database=fresh_database
+    )
+    assert int(inserts) <= len(handed) / 20, (inserts, len(handed))  # gathered, not one each

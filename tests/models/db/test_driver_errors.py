@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pymysql
 import pytest
@@ -15,7 +16,7 @@ from config.errors import (
     StatementRejected,
     UnknownDatabase,
 )
-from models.db.driver_errors import map_driver_errors
+from models.db.driver_errors import Deadline, map_driver_errors
 
 err = pymysql.err
 
@@ -86,3 +87,65 @@ def test_nothing_happens_when_nothing_fails() -> None:
     with map_driver_errors(mid_statement=True):
         value = 1
     assert value == 1
+
+
+async def _sleep_within(deadline: Deadline, seconds: float) -> str:
+    async with deadline:
+        await asyncio.sleep(seconds)
+    return "finished"
+
+
+def test_a_block_past_its_deadline_is_cut_off_as_the_database_unavailable() -> None:
+    async def run() -> float:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(DatabaseUnavailable, match="too slow") as raised:
+            await _sleep_within(Deadline(0.05, "too slow"), 5)
+        assert raised.value.__cause__ is None
+        task = asyncio.current_task()
+        assert task is not None
+        assert task.cancelling() == 0  # our own cancellation was taken back
+        return asyncio.get_running_loop().time() - started
+
+    assert 0.05 <= asyncio.run(run()) < 1
+
+
+def test_a_block_within_its_deadline_leaves_no_timer_behind() -> None:
+    async def run() -> None:
+        assert await _sleep_within(Deadline(0.05, "too slow"), 0) == "finished"
+        await asyncio.sleep(0.1)  # past the deadline: nothing cancels the task now
+
+    asyncio.run(run())
+
+
+def test_a_cancellation_from_outside_stays_a_cancellation() -> None:
+    async def run() -> None:
+        task = asyncio.create_task(_sleep_within(Deadline(5, "too slow"), 5))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+
+
+def test_a_cancellation_from_outside_wins_over_the_deadline_it_coincides_with() -> None:
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        async with Deadline(0.01, "too slow"):
+            # A shutdown's cancellation, due in the same turn of the loop as the deadline.
+            asyncio.get_running_loop().call_later(0.02, task.cancel)
+            time.sleep(0.05)  # noqa: ASYNC251 (blocks the loop: both are due at its next turn)
+            await asyncio.sleep(1)
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(run())
+
+
+def test_an_error_inside_the_block_passes_through_the_deadline() -> None:
+    async def run() -> None:
+        with pytest.raises(DuplicateKey):
+            async with Deadline(5, "too slow"):
+                raise DuplicateKey(1062, "Duplicate entry")
+
+    asyncio.run(run())
