@@ -20,8 +20,9 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from config.errors import DuplicateEmail, InvalidBody, InvalidIdempotencyKey, UnsupportedMediaType
 from config.log import add_access_fields, mask_email
@@ -66,7 +67,7 @@ class RegistrationController:
         if not _is_json(request.headers.get("content-type", "")):
             raise UnsupportedMediaType
         key = idempotency_key(request.scope["headers"])
-        form = parse_registration(_json_object(await request.body()), self._programs)
+        form = parse_registration(_json_object(await _body(request.receive)), self._programs)
         self._limits.check_mismatches(form.email)
         keyed = None if key is None else KeyedRequest(key, fingerprint(form))
         try:
@@ -84,6 +85,19 @@ class RegistrationController:
         if stored.replayed:
             add_access_fields(replayed=True)
         return JsonResponse(registration.to_json(), status_code=201)
+
+
+async def _body(receive: Receive) -> bytes:
+    """The whole body, as Starlette's `Request.body` reads it but without its async
+    generator: 0.3 us against 4.4 on every registration (docs/performance.md)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 # Charsets a body cannot be in and still be read as UTF-8: refused rather than misread.

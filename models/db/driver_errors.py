@@ -129,12 +129,7 @@ class Deadline:
         self._expired = False
 
     async def __aenter__(self) -> None:
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("a Deadline must be used inside a task")
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._timer = asyncio.get_running_loop().call_later(self._seconds, self._expire)
+        self.start()
 
     async def __aexit__(
         self,
@@ -142,6 +137,19 @@ class Deadline:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self.end(exc_type)
+
+    def start(self) -> None:
+        """Start the timer: what `async with` does on entry, without a coroutine of its own."""
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a Deadline must be used inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._timer = asyncio.get_running_loop().call_later(self._seconds, self._expire)
+
+    def end(self, exc_type: type[BaseException] | None) -> None:
+        """Stop the timer; DatabaseUnavailable if it had cut the block off (`async with`'s exit)."""
         self._timer.cancel()
         # Our cancellation ended the block, and no other is pending: it timed out.
         if (

@@ -39,7 +39,7 @@ class Operation:
         self._conn: Connection | None = None
 
     async def __aenter__(self) -> Self:
-        await self._deadline.__aenter__()
+        self._deadline.start()
         return self
 
     async def __aexit__(
@@ -53,27 +53,30 @@ class Operation:
                 await self._end(self._conn, exc)
         except BaseException as failure:
             # Ending failed (a COMMIT lost or cut off): that failure is the outcome.
-            exc_type, exc, traceback = type(failure), failure, failure.__traceback__
+            exc_type = type(failure)
             raise
         finally:
             if self._conn is not None:
                 self._release()
-            await self._deadline.__aexit__(exc_type, exc, traceback)
+            self._deadline.end(exc_type)
 
     async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
         """Run one statement and return the affected row count."""
-        cursor = await self._statement(sql, args)
+        conn = self._conn if self._conn is not None else await self._connection()
+        cursor = await self._send(conn, sql, args)
         return int(cursor.rowcount)
 
     async def fetch_one(self, sql: str, args: Sequence[object] = ()) -> Row | None:
         """Run one query and return its first row, or None."""
-        cursor = await self._statement(sql, args)
+        conn = self._conn if self._conn is not None else await self._connection()
+        cursor = await self._send(conn, sql, args)
         row = await cursor.fetchone()
         return tuple(row) if row is not None else None
 
     async def fetch_all(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
         """Run one query and return all its rows."""
-        cursor = await self._statement(sql, args)
+        conn = self._conn if self._conn is not None else await self._connection()
+        cursor = await self._send(conn, sql, args)
         return [tuple(row) for row in await cursor.fetchall()]
 
     async def ping(self) -> None:
@@ -90,10 +93,6 @@ class Operation:
 
     async def _end(self, conn: Connection, exc: BaseException | None) -> None:
         """What to do before the connection goes back: nothing; a transaction commits."""
-
-    async def _statement(self, sql: str, args: Sequence[object]) -> aiomysql.Cursor:
-        conn = self._conn if self._conn is not None else await self._connection()
-        return await self._send(conn, sql, args)
 
     async def _connection(self) -> Connection:
         self._pool, self._conn = await self._pools.acquire()

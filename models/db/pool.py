@@ -71,7 +71,13 @@ class ConnectionPool:
         started = time.perf_counter()
         await self._turns.acquire()
         try:
-            acquired = await self._acquire_in_turn()
+            pool = self._pool
+            if self._ready and pool is not None and (pool.freesize or pool.size >= pool.maxsize):
+                # A free connection is there, or a full pool will hand one back: no new
+                # connection to open, so no connect timer (the operation bounds the wait).
+                acquired = await self._acquire_with_current_credentials()
+            else:
+                acquired = await self._open_and_acquire()
         except BaseException:
             self._turns.release()
             raise
@@ -83,12 +89,7 @@ class ConnectionPool:
         pool.release(conn)
         self._turns.release()
 
-    async def _acquire_in_turn(self) -> tuple[aiomysql.Pool, Connection]:
-        pool = self._pool
-        if self._ready and pool is not None and (pool.freesize or pool.size >= pool.maxsize):
-            # A free connection is there, or a full pool will hand one back: no new
-            # connection to open, so no connect timer (the operation bounds the wait).
-            return await self._acquire_with_current_credentials()
+    async def _open_and_acquire(self) -> tuple[aiomysql.Pool, Connection]:
         async with Deadline(
             self._settings.db_connect_timeout, "no database connection within the connect timeout"
         ):
@@ -115,20 +116,18 @@ class ConnectionPool:
             await asyncio.gather(*self._closing_pools)
 
     async def _acquire_with_current_credentials(self) -> tuple[aiomysql.Pool, Connection]:
+        pool = self._current_pool()
         try:
-            return await self._acquire_from_pool()
+            with map_driver_errors():
+                return pool, await pool.acquire()
         except CredentialsRejected:
             if not self._settings.aws_mode:
                 raise  # local settings cannot change under a running process
             # The password may have been rotated: read it again, retry once.
             await self._reload_credentials()
-            return await self._acquire_from_pool()
-
-    async def _acquire_from_pool(self) -> tuple[aiomysql.Pool, Connection]:
-        pool = self._current_pool()
-        with map_driver_errors():
-            conn = await pool.acquire()
-        return pool, conn
+            pool = self._current_pool()
+            with map_driver_errors():
+                return pool, await pool.acquire()
 
     async def _set_up(self) -> None:
         async with self._setup_lock:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
+from index import create_app
 from tests.support.app_client import SettingsFactory, serve
 from tests.support.mysql_target import MySQLTarget
 from tests.support.payloads import registration, unique_email
@@ -222,6 +223,58 @@ async def test_a_chunked_body_over_16_kib_gets_413(client: httpx.AsyncClient) ->
         REGISTER, content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 413
+
+
+async def test_a_body_sent_in_pieces_is_read_whole(
+    client: httpx.AsyncClient, settings: Settings, mysql: MySQLTarget
+) -> None:
+    data = httpx.Request("POST", "/", json=registration(name="Ada Lovelace")).content
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 7):  # one ASGI message each
+            yield data[start : start + 7]
+
+    response = await client.post(
+        REGISTER, content=pieces(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    [row] = stored(mysql, settings.db_name, answer["email"])
+    assert row[:3] == (answer["id"], "Ada Lovelace", answer["email"])
+
+
+async def test_a_client_gone_before_its_body_ended_is_logged_as_499_and_stores_nothing(
+    settings: Settings, mysql: MySQLTarget
+) -> None:
+    email = unique_email()
+    data = httpx.Request("POST", "/", json=registration(email=email)).content
+    messages = iter(
+        [
+            {"type": "http.request", "body": data[:20], "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": REGISTER,
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 123),
+        "scheme": "http",
+        "query_string": b"",
+    }
+    await create_app(settings)(scope, receive, send)
+    assert sent[0]["status"] == 499
+    assert stored(mysql, settings.db_name, email) == []
 
 
 async def test_a_body_of_nearly_16_kib_is_accepted(client: httpx.AsyncClient) -> None:
