@@ -72,8 +72,11 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("the pool and the deadline (models/db/)", r"models/db/"),
     ("the mail worker (hand-offs, outbox)", r"mail/|models/mail_outbox\.py"),
     (
-        "stdlib called by our code (uuid, datetime, contextvars, re, hashlib)",
-        r"python3\.\d+/|<frozen",
+        # py-spy names a file by its path under sys.path: the standard library's modules
+        # are bare names (uuid.py) or its packages' folders; ours are in our folders.
+        "stdlib called by our code (uuid, os.urandom, datetime, contextvars, re)",
+        r"\((?!index\.py|cli\.py)[A-Za-z_]+\.py:|\(<frozen"
+        r"|\((re|json|email|concurrent|logging|importlib|collections|encodings)/",
     ),
 )
 OTHER = "other"

@@ -31,12 +31,10 @@ DEFAULT_STATS_DAYS = 30
 
 
 def _default_since(before: datetime) -> datetime:
-    try:
-        return before - timedelta(days=DEFAULT_STATS_DAYS)
-    except OverflowError:  # no 30 days before 0001-01-31
-        raise InvalidParameter(
-            f"until leaves no {DEFAULT_STATS_DAYS} days before it: give since too"
-        ) from None
+    # An until in the first 30 days of year 1 has fewer before it: the range starts with them.
+    if before - datetime.min <= timedelta(days=DEFAULT_STATS_DAYS):
+        return datetime.min
+    return before - timedelta(days=DEFAULT_STATS_DAYS)
 
 
 class StaffRegistrationsController:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from starlette.types import Message
 
 from config.settings import Settings
 from index import create_app
@@ -248,19 +249,19 @@ async def test_a_client_gone_before_its_body_ended_is_logged_as_499_and_stores_n
 ) -> None:
     email = unique_email()
     data = httpx.Request("POST", "/", json=registration(email=email)).content
-    messages = iter(
+    messages: Iterator[Message] = iter(
         [
             {"type": "http.request", "body": data[:20], "more_body": True},
             {"type": "http.disconnect"},
         ]
     )
 
-    async def receive() -> dict[str, object]:
+    async def receive() -> Message:
         return next(messages)
 
-    sent: list[dict[str, object]] = []
+    sent: list[Message] = []
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = {

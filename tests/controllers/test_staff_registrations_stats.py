@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -207,13 +206,11 @@ async def test_the_audit_trail_is_read_newest_first_a_page_at_a_time(staff: Staf
     assert bad.status_code == 400
 
 
-@pytest.mark.parametrize("until", ["0001-01-01", "0001-01-29T23:59:59"])
-async def test_an_until_with_no_30_days_before_it_is_a_400(
-    staff: Staff, caplog: pytest.LogCaptureFixture, until: str
+@pytest.mark.parametrize("until", ["0001-01-07", "0001-01-29T23:59:59"])
+async def test_an_until_with_fewer_than_30_days_before_it_counts_from_the_first_day(
+    staff: Staff, until: str
 ) -> None:
+    # A date the API accepts gets an answer (schemathesis found the 400 this once was).
     response = await staff.get(STATS, until=until)
-    assert response.status_code == 400
-    assert response.json() == {"error": "until leaves no 30 days before it: give since too"}
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    ok = await staff.get(STATS, since="0001-01-01", until=until)
-    assert ok.status_code == 200
+    assert response.status_code == 200, response.text
+    assert response.json() == (await staff.get(STATS, since="0001-01-01", until=until)).json()
