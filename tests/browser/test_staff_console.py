@@ -508,6 +508,9 @@ def test_an_expired_key_is_signed_out_with_the_message(
     name = f"expiring-{uuid.uuid4().hex[:6]}"
     key = make_key(console.mysql, console.database, name)
     sign_in(page, console, key)
+    # The loads that follow a sign-in (page, statistics, key) finish under the valid key;
+    # one still in flight when it expires would sign out before the click below.
+    page.wait_for_load_state("networkidle")
     console.sql(
         "UPDATE staff_keys SET expires_at = UTC_TIMESTAMP() - INTERVAL 1 MINUTE WHERE name = %s",
         (name,),
