@@ -74,6 +74,12 @@ def new_database(prefix: str) -> tuple[str, dict[str, str]]:
     return name, env
 
 
+def drop_database(env: dict[str, str], name: str) -> None:
+    """Drop a database `new_database` made (nothing if it is gone already)."""
+    with connect(env, None) as conn, conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
 def connect(env: dict[str, str], database: str | None) -> pymysql.Connection[Any]:
     """An autocommitting connection to the benchmark's server."""
     if env["DB_HOST"] not in ("127.0.0.1", "localhost", "::1"):
@@ -249,8 +255,7 @@ def main() -> None:
         if service is not None:
             service.terminate()
             service.wait(30)
-        with connect(env, None) as conn, conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        drop_database(env, name)
 
     if seen.error:
         raise SystemExit(seen.error)

@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.export import connect, new_database
+from bench.export import drop_database, new_database
 from bench.sysstat import cpu_seconds
 from bench.wrk import ensure_wrk
 
@@ -214,8 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 server.terminate()
                 server.wait(15)
     finally:
-        with connect(env, None) as conn, conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        drop_database(env, name)
     _report(results)
     print(f"py-spy raw output and the service's log: {work}")
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench.export import (
     REPO_DIR,
-    connect,
+    drop_database,
     free_port,
     new_database,
     run_index,
@@ -143,8 +143,7 @@ def main() -> None:
         if service is not None:
             service.terminate()
             service.wait(30)
-        with connect(env, None) as conn, conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        drop_database(env, name)
     verdict = "PASS" if after / 1024 <= TARGET_RSS_MB else "MISS"
     print(f"\n.xlsx export of {options.rows:,} rows: {status}, {size / 1e6:.1f} MB in"
           f" {took / 1000:.1f} s")  # fmt: skip
